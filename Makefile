@@ -1,0 +1,49 @@
+# Two commands on a fresh machine: `make chat` runs the product, `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+Q ?= Wat is quantisatie volgens Rick Lamers?
+
+.PHONY: install chat ask index eval bench bot test lint format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+chat: $(STAMP)
+	$(BIN)/aireport chat
+
+ask: $(STAMP)
+	$(BIN)/aireport ask "$(Q)"
+
+index: $(STAMP)
+	$(BIN)/aireport index
+
+eval: $(STAMP)
+	$(BIN)/aireport eval eval/dev.jsonl
+
+bench: $(STAMP)
+	$(BIN)/aireport bench
+
+bot: $(STAMP)
+	$(BIN)/python -m bot
+
+# pytest exits 5 when it collects no tests; that is a failure of the suite, say so.
+test: $(STAMP)
+	@$(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check rag bot tests
+	$(BIN)/ruff format --check rag bot tests
+
+format: $(STAMP)
+	$(BIN)/ruff format rag bot tests
+	$(BIN)/ruff check --fix rag bot tests
+
+clean:
+	rm -rf $(VENV) data/index data/state .pytest_cache

@@ -1,0 +1,150 @@
+"""Answers and the extractive composer (the embedded default, and the LLM's fallback)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from rag import messages_nl as nl
+from rag.passages import Passage
+from rag.retrieval import Retrieval, Verdict
+from rag.text import clean_caption
+
+# Further passages are shown only when they score nearly as well as the best one.
+PASSAGE_TOLERANCE = 0.05
+
+
+@dataclass
+class Citation:
+    """What an `[n]` marker points at."""
+
+    n: int
+    episode_id: str
+    title: str
+    url: str | None
+    source_file: str
+    start_char: int
+    end_char: int
+    start_time: float | None
+    quote: str
+
+
+@dataclass
+class RetrievedFragment:
+    """A fragment given to the composer, in rank order."""
+
+    rank: int
+    episode_id: str
+    source_file: str
+    start_char: int
+    end_char: int
+    score: float
+
+
+@dataclass
+class Composed:
+    text: str
+    found: bool
+    citations: list[Citation]
+    mode: str
+    note: str | None = None
+    usage: dict = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    """What every front end gets back from `AnswerService.ask`."""
+
+    question: str
+    text: str
+    found: bool
+    mode: str
+    citations: list[Citation]
+    retrieved: list[RetrievedFragment]
+    timings_ms: dict[str, float]
+    verdict: str = Verdict.NOT_FOUND.value
+    search_query: str | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict:
+        """The machine-readable contract of `aireport ask --json`."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "found": self.found,
+            "mode": self.mode,
+            "citations": [asdict(c) for c in self.citations],
+            "retrieved": [asdict(r) for r in self.retrieved],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+class Composer(Protocol):
+    """Writes the answer from retrieved fragments (extractive here, LLM later)."""
+
+    mode: str
+
+    def compose(self, retrieval: Retrieval, history: list | None = None) -> Composed: ...
+
+
+def pick_passages(retrieval: Retrieval, limit: int) -> list[Passage]:
+    """The best non-overlapping passages, close in score to the best one."""
+    picked: list[Passage] = []
+    for p in retrieval.passages:
+        if len(picked) >= limit or (picked and p.score < picked[0].score - PASSAGE_TOLERANCE):
+            break
+        if not any(p.overlaps(q) for q in picked):
+            picked.append(p)
+    return picked
+
+
+def _display(quote: str) -> str:
+    text = clean_caption(quote)
+    return f"…{text}…" if text else ""
+
+
+def passage_citation(n: int, ex: Passage) -> Citation:
+    episode = ex.fragment.episode
+    return Citation(
+        n=n,
+        episode_id=episode.id,
+        title=episode.title,
+        url=episode.link(ex.start_time),
+        source_file=episode.source_file,
+        start_char=ex.start_char,
+        end_char=ex.end_char,
+        start_time=ex.start_time,
+        quote=ex.quote,
+    )
+
+
+class ExtractiveComposer:
+    """Builds a short Dutch answer from the passages that match the question best."""
+
+    mode = "extractive"
+
+    def __init__(self, max_excerpts: int = 3) -> None:
+        self.max_excerpts = max_excerpts
+
+    def compose(self, retrieval: Retrieval, history: list | None = None) -> Composed:
+        if retrieval.verdict is Verdict.NOT_FOUND or not retrieval.fragments:
+            return Composed(self._not_found(retrieval), False, [], self.mode)
+        unsure = retrieval.verdict is Verdict.UNSURE
+        excerpts = pick_passages(retrieval, 2 if unsure else self.max_excerpts)
+        citations = [passage_citation(n, ex) for n, ex in enumerate(excerpts, start=1)]
+        lines = [f"{_display(ex.quote)} [{c.n}]" for ex, c in zip(excerpts, citations, strict=True)]
+        intro = nl.EXTRACTIVE_UNSURE_INTRO if unsure else nl.EXTRACTIVE_FOUND_INTRO
+        return Composed("\n".join([intro, *lines]), True, citations, self.mode)
+
+    @staticmethod
+    def _not_found(retrieval: Retrieval) -> str:
+        if not retrieval.fragments:
+            return nl.NOT_FOUND
+        nearest = pick_passages(retrieval, 1)
+        if not nearest:
+            return nl.NOT_FOUND
+        ex = nearest[0]
+        words = clean_caption(ex.quote).split()
+        return nl.NOT_FOUND_NEAREST.format(
+            title=ex.fragment.episode.title, excerpt=" ".join(words[:20])
+        )

@@ -1,0 +1,248 @@
+"""`aireport`: index, ask, chat, eval and bench from the terminal.
+
+A thin layer over `rag.service.AnswerService`, the same entry point the bot uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rag import messages_nl as nl
+from rag.answer import Answer
+from rag.index import IndexBusyError, IndexReport
+from rag.service import AnswerService, Turn
+from rag.settings import Settings
+
+log = logging.getLogger("aireport")
+
+
+def format_time(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def format_answer(answer: Answer) -> str:
+    """Plain-text answer with numbered sources, for the terminal."""
+    lines = [answer.text]
+    if answer.note:
+        lines += ["", answer.note]
+    if answer.citations:
+        lines += ["", "Bronnen:"]
+        for c in answer.citations:
+            moment = format_time(c.start_time)
+            where = f" (op {moment})" if moment else ""
+            lines.append(f"[{c.n}] {c.title}{where}")
+            if c.url:
+                lines.append(f"    {c.url}")
+            lines.append(f"    “{' '.join(c.quote.split())}”")
+    return "\n".join(lines)
+
+
+def format_report(report: IndexReport) -> str:
+    if not report.changed and not report.swapped:
+        head = f"Index is up to date: {report.episodes} episodes, {report.chunks} chunks."
+    else:
+        head = (
+            f"Index {'rebuilt' if report.full_rebuild else 'updated'}: "
+            f"{len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.removed)} removed, {len(report.skipped)} skipped; "
+            f"{report.episodes} episodes, {report.chunks} chunks in {report.seconds:.1f} s."
+        )
+    lines = [head]
+    for name, files in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("removed", report.removed),
+    ):
+        lines += [f"  {name}: {f}" for f in files]
+    lines += [
+        f"  skipped: {s.source_file}: {nl.skip_reason(s.code, s.detail)}" for s in report.skipped
+    ]
+    return "\n".join(lines)
+
+
+def progress_bar(description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A tqdm bar on stderr when it is a terminal; silent otherwise."""
+    if not sys.stderr.isatty():
+        return (lambda done, total: None), (lambda: None)
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit="passages", file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar.close
+
+
+def open_service(settings: Settings) -> AnswerService:
+    """A service with its index loaded, building the index first when there is none."""
+    service = AnswerService(settings)
+    if not service.load():
+        print("No index yet: indexing the transcripts first…", file=sys.stderr)
+        update, close = progress_bar("Indexing")
+        try:
+            report = service.reindex(update)
+        finally:
+            close()
+        print(format_report(report), file=sys.stderr)
+    return service
+
+
+def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
+    service = AnswerService(settings)
+    update, close = progress_bar("Indexing")
+    try:
+        report = service.reindex(update)
+    finally:
+        close()
+    print(format_report(report))
+    return 0
+
+
+def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    if args.questions_file:
+        lines = Path(args.questions_file).read_text(encoding="utf-8").splitlines()
+        questions = [q for q in lines if q.strip()]
+    elif args.question:
+        questions = [" ".join(args.question)]
+    else:
+        print("aireport ask: give a question, or --questions-file FILE", file=sys.stderr)
+        return 2
+    service = open_service(settings)
+    for question in questions:
+        answer = service.ask(question)
+        if args.json:
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(format_answer(answer), end="\n\n" if len(questions) > 1 else "\n", flush=True)
+    return 0
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    service = open_service(settings)
+    index = service.index
+    episodes = len(index.episodes) if index else 0
+    print(f"De AI Report vraagbaak — {episodes} aflevering(en). Stel je vraag; Ctrl-D stopt.")
+    history: list[Turn] = []
+    while True:
+        try:
+            question = input("\nvraag> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not question.strip():
+            continue
+        answer = service.ask(question, history)
+        print(format_answer(answer))
+        history = [*history, Turn(question, answer.text)][-4:]
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.evaluation import format_report as eval_report
+    from rag.evaluation import load_items, run_eval, summary_json
+
+    items = load_items(Path(args.file))
+    service = open_service(settings)
+
+    def show(result) -> None:
+        if args.verbose:
+            status = "found" if result.answer.found else "not found"
+            print(
+                f"{result.item.id}: {status} ({result.answer.verdict}) spans={result.span_ranks} "
+                f"facts={result.facts_found}/{len(result.item.key_facts)}",
+                file=sys.stderr,
+            )
+
+    overall, groups, _ = run_eval(items, service.ask, settings.transcripts_dir, show)
+    mode = service.composer.mode
+    if args.json:
+        print(json.dumps({"mode": mode, **summary_json(overall, groups)}, indent=2))
+    else:
+        print(eval_report(overall, groups, mode))
+    return 0
+
+
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.bench import run_bench
+
+    print(run_bench(settings, args))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aireport", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--transcripts-dir", type=Path, help="default: $TRANSCRIPTS_DIR or data/transcripts"
+    )
+    parser.add_argument("--index-dir", type=Path, help="default: $INDEX_DIR or data/index")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("index", help="index new, changed and removed transcripts").set_defaults(
+        func=cmd_index
+    )
+
+    ask = sub.add_parser("ask", help="answer one question (or a file of questions)")
+    ask.add_argument("question", nargs="*")
+    ask.add_argument(
+        "--json", action="store_true", help="machine-readable output (JSON / JSON Lines)"
+    )
+    ask.add_argument(
+        "--questions-file", help="one question per line; prints one result per question"
+    )
+    ask.set_defaults(func=cmd_ask)
+
+    sub.add_parser("chat", help="ask questions interactively (Ctrl-D exits)").set_defaults(
+        func=cmd_chat
+    )
+
+    ev = sub.add_parser("eval", help="measure retrieval and answers on a JSONL question set")
+    ev.add_argument("file")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_eval)
+
+    bench = sub.add_parser("bench", help="speed and memory benchmarks")
+    bench.add_argument("--scale-episodes", type=int, default=200)
+    bench.add_argument("--scale-words", type=int, default=2000)
+    bench.add_argument(
+        "--skip-scale", action="store_true", help="only the benchmarks on the sample"
+    )
+    bench.add_argument("--repeat", type=int, default=3)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    overrides = {}
+    if args.transcripts_dir:
+        overrides["transcripts_dir"] = args.transcripts_dir
+    if args.index_dir:
+        overrides["index_dir"] = args.index_dir
+    settings = Settings(**overrides)
+    try:
+        return args.func(settings, args)
+    except IndexBusyError:
+        print("Another index build is running; try again when it is done.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

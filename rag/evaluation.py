@@ -1,0 +1,221 @@
+"""`aireport eval`: retrieval and answer quality on a JSONL question set."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.answer import Answer
+from rag.transcripts import quote_in_source, read_source_text
+
+
+@dataclass
+class EvalItem:
+    id: str
+    question: str
+    answerable: bool
+    evidence: list[str]
+    offsets: list[int]
+    key_facts: list[list[str]]
+    category: str
+    style: str
+    source_file: str | None = None
+
+    @classmethod
+    def from_json(cls, raw: dict) -> EvalItem:
+        return cls(
+            id=str(raw.get("id", "")),
+            question=raw["question"],
+            answerable=bool(raw.get("answerable", True)),
+            evidence=list(raw.get("evidence") or []),
+            offsets=list(raw.get("offset") or []),
+            key_facts=[list(alts) for alts in raw.get("key_facts") or []],
+            category=raw.get("category", "-"),
+            style=raw.get("style", "-"),
+            source_file=raw.get("source_file"),
+        )
+
+
+def load_items(path: Path) -> list[EvalItem]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [EvalItem.from_json(json.loads(line)) for line in lines if line.strip()]
+
+
+@dataclass
+class ItemResult:
+    item: EvalItem
+    answer: Answer
+    span_ranks: list[int | None]  # rank of the first fragment covering each span
+    facts_found: int
+    citations_valid: int
+    hedged: bool
+
+    @property
+    def refused(self) -> bool:
+        """Not answered, or answered only with a clear hedge."""
+        return not self.answer.found or self.hedged
+
+
+@dataclass
+class Summary:
+    n: int = 0
+    recall: float | None = None
+    all_spans_recall: float | None = None
+    mrr: float | None = None
+    key_fact_coverage: float | None = None
+    refusal_rate: float | None = None
+    false_refusal_rate: float | None = None
+    hedged_answerable_rate: float | None = None
+    citation_validity: float | None = None
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def span_rank(answer: Answer, item: EvalItem, evidence: str, offset: int) -> int | None:
+    """Rank of the first retrieved fragment covering at least half of the span."""
+    start, end = offset, offset + len(evidence)
+    for fragment in answer.retrieved:
+        if item.source_file and fragment.source_file != item.source_file:
+            continue
+        overlap = min(end, fragment.end_char) - max(start, fragment.start_char)
+        if overlap >= 0.5 * len(evidence):
+            return fragment.rank
+    return None
+
+
+def facts_in(text: str, key_facts: list[list[str]]) -> int:
+    lowered = text.lower()
+    return sum(any(alt.lower() in lowered for alt in alts) for alts in key_facts)
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return sum(values) / len(values) if values else None
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[k]
+
+
+class CitationChecker:
+    """Checks that each citation's quote stands in its source file at its offsets."""
+
+    def __init__(self, transcripts_dir: Path) -> None:
+        self.transcripts_dir = transcripts_dir
+        self._texts: dict[str, str | None] = {}
+
+    def valid(self, answer: Answer) -> int:
+        ok = 0
+        for c in answer.citations:
+            if c.source_file not in self._texts:
+                path = self.transcripts_dir / c.source_file
+                self._texts[c.source_file] = read_source_text(path) if path.is_file() else None
+            text = self._texts[c.source_file]
+            ok += bool(
+                text is not None
+                and c.quote
+                and quote_in_source(c.quote, text, c.start_char, c.end_char)
+            )
+        return ok
+
+
+def evaluate_item(item: EvalItem, answer: Answer, checker: CitationChecker) -> ItemResult:
+    ranks = [
+        span_rank(answer, item, e, o) for e, o in zip(item.evidence, item.offsets, strict=False)
+    ]
+    return ItemResult(
+        item=item,
+        answer=answer,
+        span_ranks=ranks,
+        facts_found=facts_in(answer.text, item.key_facts),
+        citations_valid=checker.valid(answer),
+        hedged=answer.found and answer.verdict == "unsure",
+    )
+
+
+def summarise(results: list[ItemResult]) -> Summary:
+    answerable = [r for r in results if r.item.answerable]
+    unanswerable = [r for r in results if not r.item.answerable]
+    spans = [rank for r in answerable for rank in r.span_ranks]
+    multi = [r for r in answerable if len(r.span_ranks) > 1]
+    with_facts = [r for r in answerable if r.item.key_facts]
+    cited = sum(len(r.answer.citations) for r in results)
+    latencies = [r.answer.timings_ms.get("total", 0.0) for r in results]
+    return Summary(
+        n=len(results),
+        recall=_mean(rank is not None for rank in spans),
+        all_spans_recall=_mean(all(x is not None for x in r.span_ranks) for r in multi),
+        mrr=_mean(1 / rank if rank else 0.0 for rank in spans),
+        key_fact_coverage=_mean(r.facts_found / len(r.item.key_facts) for r in with_facts),
+        refusal_rate=_mean(r.refused for r in unanswerable),
+        false_refusal_rate=_mean(not r.answer.found for r in answerable),
+        hedged_answerable_rate=_mean(r.hedged for r in answerable),
+        citation_validity=(sum(r.citations_valid for r in results) / cited) if cited else None,
+        latency_p50_ms=percentile(latencies, 0.5),
+        latency_p95_ms=percentile(latencies, 0.95),
+    )
+
+
+def run_eval(
+    items: list[EvalItem],
+    ask: Callable[[str], Answer],
+    transcripts_dir: Path,
+    on_result: Callable[[ItemResult], None] | None = None,
+) -> tuple[Summary, dict[str, Summary], list[ItemResult]]:
+    """Ask every question; return the overall summary, one per category/style, and items."""
+    checker = CitationChecker(transcripts_dir)
+    results = []
+    for item in items:
+        result = evaluate_item(item, ask(item.question), checker)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    groups: dict[str, list[ItemResult]] = defaultdict(list)
+    for r in results:
+        groups[f"category={r.item.category}"].append(r)
+        groups[f"style={r.item.style}"].append(r)
+    return summarise(results), {k: summarise(v) for k, v in sorted(groups.items())}, results
+
+
+def _fmt(value: float | None) -> str:
+    return "   -" if value is None else f"{value:.3f}"
+
+
+def format_report(overall: Summary, groups: dict[str, Summary], mode: str) -> str:
+    head = (
+        f"{'group':<22} {'n':>3} {'recall':>6} {'allsp':>6} {'mrr':>6} {'facts':>6} "
+        f"{'refuse':>6} {'falsref':>7} {'hedged':>6} {'cites':>6} {'p50ms':>7} {'p95ms':>7}"
+    )
+    rows = [f"mode: {mode}", head]
+    for name, s in [("overall", overall), *groups.items()]:
+        rows.append(
+            f"{name:<22} {s.n:>3} {_fmt(s.recall):>6} {_fmt(s.all_spans_recall):>6} "
+            f"{_fmt(s.mrr):>6} {_fmt(s.key_fact_coverage):>6} {_fmt(s.refusal_rate):>6} "
+            f"{_fmt(s.false_refusal_rate):>7} {_fmt(s.hedged_answerable_rate):>6} "
+            f"{_fmt(s.citation_validity):>6} {s.latency_p50_ms:>7.0f} {s.latency_p95_ms:>7.0f}"
+        )
+    rows.append(
+        "recall: evidence spans with a retrieved fragment covering half of them; allsp: multi-"
+        "span items with every span found; facts: key facts in the answer; refuse: unanswerable "
+        "not answered or hedged; falsref: answerable answered 'not found'; hedged: answerable "
+        "answered with the 'closest match' hedge; cites: citations whose quote stands at their "
+        "offsets in the source."
+    )
+    return "\n".join(rows)
+
+
+def summary_json(overall: Summary, groups: dict[str, Summary]) -> dict:
+    return {"overall": overall.__dict__, "groups": {k: v.__dict__ for k, v in groups.items()}}
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0

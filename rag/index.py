@@ -1,0 +1,411 @@
+"""The on-disk index: FAISS vectors, BM25, and chunk metadata as JSON (never pickle).
+
+Layout of `INDEX_DIR`:
+
+    CURRENT              name of the live build (replaced atomically)
+    builds/<name>/       manifest.json, episodes.json, units.json, chunks.json,
+                         units.faiss, chunks.faiss, bm25/
+
+A build is written into a fresh folder and only then made live by replacing
+`CURRENT`, so a crash or an error midway leaves the previous index loadable.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from rag.chunking import Chunk, ChunkerConfig, Unit, chunk_episode
+from rag.embeddings import embed_passages, embedder_name
+from rag.settings import Settings
+from rag.text import search_tokens
+from rag.transcripts import (
+    Episode,
+    Skipped,
+    TranscriptError,
+    list_transcript_files,
+    parse_file,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+ProgressFn = Callable[[int, int], None]
+
+
+class IndexMissingError(Exception):
+    """There is no usable index yet."""
+
+
+class IndexBusyError(Exception):
+    """Another process is building the index right now."""
+
+
+@dataclass
+class EpisodeInfo:
+    id: str
+    title: str
+    url: str | None
+    tags: list[str]
+    source_file: str
+    sha256: str
+    timestamped: bool
+    words: int
+
+    def link(self, seconds: float | None = None) -> str | None:
+        if not self.url:
+            return None
+        if seconds is None:
+            return self.url
+        sep = "&" if "?" in self.url else "?"
+        return f"{self.url}{sep}t={int(seconds)}s"
+
+    @classmethod
+    def of(cls, episode: Episode) -> EpisodeInfo:
+        return cls(
+            id=episode.id,
+            title=episode.title,
+            url=episode.url,
+            tags=episode.tags,
+            source_file=episode.source_file,
+            sha256=episode.sha256,
+            timestamped=episode.timestamped,
+            words=len(episode.words),
+        )
+
+
+@dataclass
+class IndexReport:
+    """What a build did, for the CLI and the admin's `/reindex`."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    episodes: int = 0
+    chunks: int = 0
+    embedded_words: int = 0
+    seconds: float = 0.0
+    full_rebuild: bool = False
+    swapped: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+class SearchIndex:
+    """A loaded index: metadata, vectors and BM25, read-only once built."""
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict,
+        episodes: list[EpisodeInfo],
+        units: list[Unit],
+        chunks: list[Chunk],
+        unit_vectors: faiss.Index,
+        chunk_vectors: faiss.Index,
+        bm25: bm25s.BM25 | None,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.episodes = {e.id: e for e in episodes}
+        self.units = units
+        self.chunks = chunks
+        self.unit_vectors = unit_vectors
+        self.chunk_vectors = chunk_vectors
+        self.bm25 = bm25
+        # Global unit position of each episode's unit 0, so chunk.first_unit maps to a row.
+        self.unit_base: dict[str, int] = {}
+        for row, unit in enumerate(units):
+            self.unit_base.setdefault(unit.episode_id, row - unit.index)
+
+    @property
+    def embedding_model(self) -> str:
+        return self.manifest["embedding_model"]
+
+    def chunk_unit_rows(self, chunk: Chunk) -> range:
+        base = self.unit_base[chunk.episode_id]
+        return range(base + chunk.first_unit, base + chunk.last_unit)
+
+    def unit_vector_matrix(self) -> np.ndarray:
+        return _all_vectors(self.unit_vectors)
+
+    @classmethod
+    def load(cls, index_dir: Path) -> SearchIndex:
+        """Load the live build; raise `IndexMissingError` when there is none."""
+        build = current_build(index_dir)
+        if build is None:
+            raise IndexMissingError(f"no index in {index_dir}")
+        manifest = _read_json(build / "manifest.json")
+        if manifest.get("format") != FORMAT_VERSION:
+            raise IndexMissingError(f"index format {manifest.get('format')} is not supported")
+        episodes = [EpisodeInfo(**e) for e in _read_json(build / "episodes.json")]
+        units = [Unit(**u) for u in _read_json(build / "units.json")]
+        chunks = [Chunk(**c) for c in _read_json(build / "chunks.json")]
+        bm25 = bm25s.BM25.load(str(build / "bm25"), allow_pickle=False) if chunks else None
+        return cls(
+            build,
+            manifest,
+            episodes,
+            units,
+            chunks,
+            faiss.read_index(str(build / "units.faiss")),
+            faiss.read_index(str(build / "chunks.faiss")),
+            bm25,
+        )
+
+
+def _read_json(path: Path):
+    with path.open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _write_json(path: Path, value) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        json.dump(value, fh, ensure_ascii=False)
+
+
+def _all_vectors(index: faiss.Index) -> np.ndarray:
+    if index.ntotal == 0:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return index.reconstruct_n(0, index.ntotal)
+
+
+def current_build(index_dir: Path) -> Path | None:
+    pointer = index_dir / CURRENT_FILE
+    if not pointer.is_file():
+        return None
+    build = index_dir / "builds" / pointer.read_text(encoding="utf-8").strip()
+    return build if (build / "manifest.json").is_file() else None
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One builder at a time across processes (the CLI and the bot may both try)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".lock").open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IndexBusyError("another index build is running") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@dataclass
+class _EpisodeParts:
+    info: EpisodeInfo
+    units: list[Unit]
+    chunks: list[Chunk]
+    unit_vectors: np.ndarray | None = None
+    chunk_vectors: np.ndarray | None = None
+
+
+def _parse_all(settings: Settings, report: IndexReport) -> list[Episode]:
+    episodes: list[Episode] = []
+    seen: dict[str, str] = {}
+    max_bytes = int(settings.max_transcript_mb * 1024 * 1024)
+    for path in list_transcript_files(settings.transcripts_dir):
+        try:
+            episode = parse_file(path, max_bytes=max_bytes)
+        except TranscriptError as exc:
+            report.skipped.append(Skipped(path.name, exc.code, exc.detail))
+            log.warning("skipped %s: %s", path.name, exc)
+            continue
+        except OSError as exc:
+            report.skipped.append(Skipped(path.name, "unreadable", type(exc).__name__))
+            continue
+        if episode.id in seen:
+            report.skipped.append(Skipped(path.name, "duplicate_id", seen[episode.id]))
+            continue
+        seen[episode.id] = path.name
+        episodes.append(episode)
+    return episodes
+
+
+def _previous_parts(previous: SearchIndex | None) -> dict[str, _EpisodeParts]:
+    """Episodes of the live index with their vectors, keyed by source file."""
+    if previous is None:
+        return {}
+    unit_matrix = _all_vectors(previous.unit_vectors)
+    chunk_matrix = _all_vectors(previous.chunk_vectors)
+    parts: dict[str, _EpisodeParts] = {}
+    for info in previous.episodes.values():
+        unit_rows = [i for i, u in enumerate(previous.units) if u.episode_id == info.id]
+        chunk_rows = [i for i, c in enumerate(previous.chunks) if c.episode_id == info.id]
+        parts[info.source_file] = _EpisodeParts(
+            info,
+            [previous.units[i] for i in unit_rows],
+            [previous.chunks[i] for i in chunk_rows],
+            unit_matrix[unit_rows],
+            chunk_matrix[chunk_rows],
+        )
+    return parts
+
+
+def _compatible(previous: SearchIndex | None, model: str, chunker: ChunkerConfig) -> bool:
+    return (
+        previous is not None
+        and previous.manifest.get("embedding_model") == model
+        and previous.manifest.get("chunker") == chunker.as_dict()
+    )
+
+
+def build_index(
+    settings: Settings,
+    embedder: Embeddings,
+    progress: ProgressFn | None = None,
+) -> IndexReport:
+    """Bring the index in line with the transcripts folder, incrementally when possible."""
+    with build_lock(settings.index_dir):
+        return _build_locked(settings, embedder, progress)
+
+
+def _load_previous(index_dir: Path) -> SearchIndex | None:
+    try:
+        return SearchIndex.load(index_dir)
+    except IndexMissingError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        log.warning("previous index unreadable, rebuilding from scratch: %s", exc)
+        return None
+
+
+def _build_locked(settings: Settings, embedder: Embeddings, progress: ProgressFn | None):
+    started = time.perf_counter()
+    report = IndexReport()
+    chunker = ChunkerConfig(settings.unit_words, settings.chunk_units, settings.chunk_overlap_units)
+    model = embedder_name(embedder)
+    previous = _load_previous(settings.index_dir)
+    report.full_rebuild = not _compatible(previous, model, chunker)
+    old = {} if report.full_rebuild else _previous_parts(previous)
+
+    parts: list[_EpisodeParts] = []
+    for episode in _parse_all(settings, report):
+        before = old.get(episode.source_file)
+        if before is not None and before.info.sha256 == episode.sha256:
+            report.unchanged.append(episode.source_file)
+            parts.append(before)
+            continue
+        (report.updated if before is not None else report.added).append(episode.source_file)
+        units, chunks = chunk_episode(episode, chunker)
+        parts.append(_EpisodeParts(EpisodeInfo.of(episode), units, chunks))
+    current = {p.info.source_file for p in parts}
+    previous_files = {e.source_file for e in previous.episodes.values()} if previous else set()
+    report.removed = sorted(previous_files - current)
+    report.episodes = len(parts)
+    report.chunks = sum(len(p.chunks) for p in parts)
+
+    if not report.changed and not report.full_rebuild:
+        report.seconds = time.perf_counter() - started
+        return report
+
+    _embed_new(parts, embedder, progress, report)
+    build = _write_build(settings.index_dir, parts, model, chunker, report)
+    _swap_in(settings.index_dir, build)
+    report.swapped = True
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "index built: %d added, %d updated, %d removed, %d skipped, %d chunks in %.1fs",
+        len(report.added),
+        len(report.updated),
+        len(report.removed),
+        len(report.skipped),
+        report.chunks,
+        report.seconds,
+    )
+    return report
+
+
+def _embed_new(parts, embedder, progress, report: IndexReport) -> None:
+    todo = [p for p in parts if p.unit_vectors is None]
+    texts = [u.text for p in todo for u in p.units] + [c.text for p in todo for c in p.chunks]
+    report.embedded_words = sum(len(t.split()) for t in texts)
+    vectors = embed_passages(embedder, texts, progress=progress)
+    row = 0
+    for p in todo:
+        p.unit_vectors = vectors[row : row + len(p.units)]
+        row += len(p.units)
+    for p in todo:
+        p.chunk_vectors = vectors[row : row + len(p.chunks)]
+        row += len(p.chunks)
+
+
+def _flat_index(vectors: list[np.ndarray], dim: int) -> faiss.Index:
+    index = faiss.IndexFlatIP(dim)
+    matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32)
+    if len(matrix):
+        index.add(matrix)
+    return index
+
+
+def _write_build(index_dir: Path, parts, model: str, chunker: ChunkerConfig, report) -> Path:
+    builds = index_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns()}"
+    tmp = builds / f".tmp-{name}"
+    tmp.mkdir()
+    dims = [p.unit_vectors.shape[1] for p in parts if p.unit_vectors is not None and p.units]
+    dim = dims[0] if dims else 384
+    units = [u for p in parts for u in p.units]
+    chunks = [c for p in parts for c in p.chunks]
+    _write_json(tmp / "episodes.json", [asdict(p.info) for p in parts])
+    _write_json(tmp / "units.json", [asdict(u) for u in units])
+    _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
+    faiss.write_index(_flat_index([p.unit_vectors for p in parts], dim), str(tmp / "units.faiss"))
+    faiss.write_index(_flat_index([p.chunk_vectors for p in parts], dim), str(tmp / "chunks.faiss"))
+    if chunks:
+        bm25 = bm25s.BM25()
+        bm25.index([search_tokens(c.text) or ["_"] for c in chunks], show_progress=False)
+        bm25.save(str(tmp / "bm25"), allow_pickle=False)
+    manifest = {
+        "format": FORMAT_VERSION,
+        "embedding_model": model,
+        "dim": dim,
+        "chunker": chunker.as_dict(),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": {
+            p.info.source_file: {
+                "sha256": p.info.sha256,
+                "episode_id": p.info.id,
+                "units": len(p.units),
+                "chunks": len(p.chunks),
+            }
+            for p in parts
+        },
+        "skipped": [asdict(s) for s in report.skipped],
+    }
+    _write_json(tmp / "manifest.json", manifest)  # written last: marks the build complete
+    final = builds / name
+    tmp.rename(final)
+    return final
+
+
+def _swap_in(index_dir: Path, build: Path) -> None:
+    pointer = index_dir / CURRENT_FILE
+    tmp = index_dir / f".{CURRENT_FILE}.tmp"
+    tmp.write_text(build.name, encoding="utf-8")
+    os.replace(tmp, pointer)  # atomic: readers see the old or the new build, never neither
+    for stale in (index_dir / "builds").iterdir():
+        if stale.name != build.name:
+            shutil.rmtree(stale, ignore_errors=True)

@@ -1,0 +1,30 @@
+"""Dutch texts of the answer layer (the bot keeps its own in `bot/messages.py`)."""
+
+EXTRACTIVE_FOUND_INTRO = "Dit werd erover gezegd in de podcast:"
+EXTRACTIVE_UNSURE_INTRO = (
+    "Een duidelijk antwoord op precies deze vraag vond ik niet. Dit komt het dichtst in de buurt:"
+)
+NOT_FOUND = "Dat is in de afleveringen niet besproken."
+NOT_FOUND_NEAREST = (
+    "Dat is in de afleveringen niet besproken. Het dichtst in de buurt komt een fragment uit "
+    "„{title}”: “…{excerpt}…”"
+)
+NO_EPISODES = "Er zijn nog geen afleveringen geïndexeerd, dus ik kan nog niets beantwoorden."
+EMPTY_QUESTION = "Stel een vraag over de afleveringen van AI Report."
+LLM_UNAVAILABLE = "(De AI-samenvatting is nu niet beschikbaar; dit zijn de letterlijke fragmenten.)"
+
+SKIP_REASONS = {
+    "empty": "leeg bestand",
+    "binary": "binair bestand, geen tekst",
+    "not_utf8": "geen geldige UTF-8-tekst",
+    "too_large": "te groot",
+    "no_transcript": "geen transcript gevonden",
+    "unsupported": "bestandstype niet ondersteund (gebruik .md, .txt, .vtt of .srt)",
+    "duplicate_id": "zelfde aflevering als een ander bestand",
+    "unreadable": "kon het bestand niet lezen",
+}
+
+
+def skip_reason(code: str, detail: str = "") -> str:
+    text = SKIP_REASONS.get(code, code)
+    return f"{text} ({detail})" if detail else text

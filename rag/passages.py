@@ -1,0 +1,145 @@
+"""Find the passages inside retrieved fragments that answer the question.
+
+Auto-captions have no sentences, so a passage is a ~50-word window. Each unit
+of the retrieved fragments proposes the window around it that holds most of
+the question's words (weighted by idf); the best few windows, and the same
+windows moved forward (answers tend to follow the words of the question), are
+embedded and scored by cosine plus those words. The best passage score is also
+the evidence for the found / not-found verdict: it separates the dev set's
+unanswerable questions better than chunk or unit similarity.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from rag.chunking import Unit
+from rag.embeddings import embed_passages
+from rag.text import search_tokens
+
+PASSAGE_WORDS = 50
+WINDOW_STEP = 5
+# Score = cosine + LEXICAL_WEIGHT * share of the question's idf weight in the window.
+# Cosines of candidate windows differ by a few hundredths; the question's rare words
+# (names, numbers) break near-ties without overruling the meaning.
+LEXICAL_WEIGHT = 0.05
+CANDIDATES = 6
+FORWARD_SHIFT = 20
+
+
+@dataclass
+class Passage:
+    """A quotable window of a fragment, with source offsets and its score."""
+
+    fragment: object  # rag.retrieval.Fragment (kept loose to avoid an import cycle)
+    first: int  # word positions within the fragment's chunk
+    last: int
+    start_char: int
+    end_char: int
+    start_time: float | None
+    quote: str
+    score: float
+
+    def overlaps(self, other: Passage) -> bool:
+        same = self.fragment.chunk.episode_id == other.fragment.chunk.episode_id
+        return same and self.start_char < other.end_char and other.start_char < self.end_char
+
+
+class ChunkWords:
+    """Word positions of one fragment's chunk, mapped back to units and source offsets."""
+
+    def __init__(self, fragment, units: list[Unit]) -> None:
+        self.fragment = fragment
+        chunk = fragment.chunk
+        self.spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", chunk.text)]
+        self.stems = [set(search_tokens(chunk.text[a:b])) for a, b in self.spans]
+        self.units = [units[r] for r in fragment.unit_rows]
+        self.unit_of_word: list[int] = []
+        for i, unit in enumerate(self.units):
+            self.unit_of_word += [i] * (unit.last_word - unit.first_word)
+        self.timestamped = chunk.start_time is not None
+
+    def text(self, first: int, last: int) -> str:
+        return self.fragment.chunk.text[self.spans[first][0] : self.spans[last - 1][1]]
+
+    def lexical(self, first: int, last: int, weights: dict[str, float]) -> float:
+        """Share of the question's term weight present in words[first:last]."""
+        total = sum(weights.values())
+        if not total:
+            return 0.0
+        present = set().union(*self.stems[first:last])
+        return sum(w for t, w in weights.items() if t in present) / total
+
+    def best_window(self, local_unit: int, weights: dict[str, float]) -> tuple[int, int]:
+        """The window near `local_unit` (it and its neighbours) with most question weight."""
+        lo = self.unit_of_word.index(max(0, local_unit - 1))
+        hi_unit = min(len(self.units) - 1, local_unit + 1)
+        hi = len(self.unit_of_word) - self.unit_of_word[::-1].index(hi_unit)
+        center = self.unit_of_word.index(local_unit)
+        best, best_key = (lo, min(hi, lo + PASSAGE_WORDS)), (-1.0, 0)
+        for first in range(lo, max(lo + 1, hi - PASSAGE_WORDS + 1), WINDOW_STEP):
+            last = min(hi, first + PASSAGE_WORDS)
+            key = (self.lexical(first, last, weights), -abs(first - center))
+            if key > best_key:
+                best, best_key = (first, last), key
+        return best
+
+    def passage(self, first: int, last: int, score: float) -> Passage:
+        chunk = self.fragment.chunk
+        head = self.units[self.unit_of_word[first]]
+        tail = self.units[self.unit_of_word[last - 1]]
+        if self.timestamped:  # joined cue words: cite the covering units' source span
+            start, end = head.start_char, tail.end_char
+        else:
+            start = chunk.start_char + self.spans[first][0]
+            end = chunk.start_char + self.spans[last - 1][1]
+        return Passage(
+            self.fragment, first, last, start, end, head.start_time, self.text(first, last), score
+        )
+
+
+def locate_passages(
+    fragments: list,
+    units: list[Unit],
+    query_vector: np.ndarray,
+    weights: dict[str, float],
+    embedder: Embeddings,
+) -> list[Passage]:
+    """Candidate passages of the fragments, best first (they may overlap)."""
+    words = {f.rank: ChunkWords(f, units) for f in fragments}
+    proposals = []
+    for f in fragments:
+        cw = words[f.rank]
+        for local_unit, similarity in enumerate(f.unit_scores):
+            window = cw.best_window(local_unit, weights)
+            proposals.append(
+                (similarity + LEXICAL_WEIGHT * cw.lexical(*window, weights), f.rank, window)
+            )
+    proposals.sort(key=lambda p: p[0], reverse=True)
+    # The best proposal of every fragment, then the best of the rest.
+    firsts = list(
+        {rank: (score, rank, window) for score, rank, window in reversed(proposals)}.values()
+    )
+    ordered = sorted(firsts, key=lambda p: p[0], reverse=True)
+    ordered += [p for p in proposals if p not in ordered]
+    candidates: list[tuple[int, tuple[int, int]]] = []
+    for _, rank, (first, last) in ordered[:CANDIDATES]:
+        shift = min(FORWARD_SHIFT, len(words[rank].spans) - last)
+        for window in ((first, last), (first + shift, last + shift)):
+            if (rank, window) not in candidates:
+                candidates.append((rank, window))
+    if not candidates:
+        return []
+    vectors = embed_passages(embedder, [words[r].text(*w) for r, w in candidates])
+    sims = vectors @ query_vector
+    passages = [
+        words[rank].passage(
+            *window, float(sim) + LEXICAL_WEIGHT * words[rank].lexical(*window, weights)
+        )
+        for (rank, window), sim in zip(candidates, sims, strict=True)
+    ]
+    return sorted(passages, key=lambda p: p.score, reverse=True)

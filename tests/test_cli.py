@@ -1,0 +1,134 @@
+"""The `aireport` CLI end to end, in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import DEV_SET, make_settings, write_md_episode
+
+
+def aireport(settings, *args: str, env: dict, stdin: str | None = None, verbose: bool = False):
+    command = [
+        sys.executable,
+        "-m",
+        "rag.cli",
+        "--transcripts-dir",
+        str(settings.transcripts_dir),
+        "--index-dir",
+        str(settings.index_dir),
+    ]
+    if verbose:
+        command.append("-v")
+    return subprocess.run(
+        [*command, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_ask_json_contract(sample_index, clean_env):
+    result = aireport(
+        sample_index, "ask", "--json", "Wat is het verschil tussen Groq en Grok?", env=clean_env
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["question"] == "Wat is het verschil tussen Groq en Grok?"
+    assert data["found"] is True and data["mode"] == "extractive"
+    assert data["citations"] and data["citations"][0]["n"] == 1
+    assert data["retrieved"][0]["rank"] == 1
+    assert data["timings_ms"]["total"] >= data["timings_ms"]["retrieve"]
+
+
+def test_ask_questions_file_prints_json_lines_in_order(sample_index, clean_env, tmp_path: Path):
+    questions = [
+        "wie deed de edit van deze aflevering?",
+        "Wat kost een Claude Pro-abonnement per maand?",
+        "Sinds wanneer heeft het bedrijf van Rick al chips ontwikkeld?",
+    ]
+    file = tmp_path / "vragen.txt"
+    file.write_text("\n".join(questions[:2]) + "\n\n" + questions[2] + "\n", encoding="utf-8")
+    result = aireport(
+        sample_index, "ask", "--json", "--questions-file", str(file), env=clean_env, verbose=True
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["question"] for r in rows] == questions
+    assert result.stderr.count("index loaded") == 1
+
+
+def test_ask_plain_text_shows_sources(sample_index, clean_env):
+    result = aireport(sample_index, "ask", "Wie deed de edit van deze aflevering?", env=clean_env)
+    assert result.returncode == 0, result.stderr
+    assert "Bronnen:" in result.stdout and "[1]" in result.stdout
+    assert "https://www.youtube.com/watch?v=xDCa0xgymMY" in result.stdout
+
+
+def test_index_reports_and_is_incremental(tmp_path: Path, clean_env):
+    transcripts = tmp_path / "t"
+    transcripts.mkdir()
+    write_md_episode(transcripts, "een.md", "eeeeeeeeeee", "Aflevering een", 120)
+    (transcripts / "kapot.md").write_bytes(b"\x00\x01binary")
+    settings = make_settings(transcripts, tmp_path / "index")
+    first = aireport(settings, "index", env=clean_env)
+    assert first.returncode == 0, first.stderr
+    assert "1 added" in first.stdout and "1 skipped" in first.stdout
+    assert "kapot.md: binair bestand" in first.stdout
+    second = aireport(settings, "index", env=clean_env)
+    assert "up to date" in second.stdout
+
+
+def test_ask_builds_missing_index_first(tmp_path: Path, clean_env):
+    transcripts = tmp_path / "t"
+    transcripts.mkdir()
+    write_md_episode(transcripts, "een.md", "eeeeeeeeeee", "Aflevering een", 150, 13000)
+    settings = make_settings(transcripts, tmp_path / "index")
+    result = aireport(settings, "ask", "--json", "waar ging het over?", env=clean_env)
+    assert result.returncode == 0, result.stderr
+    assert "No index yet" in result.stderr
+    assert json.loads(result.stdout)["question"] == "waar ging het over?"
+    assert (tmp_path / "index" / "CURRENT").is_file()
+
+
+def test_chat_answers_and_exits_on_eof(sample_index, clean_env):
+    result = aireport(
+        sample_index,
+        "chat",
+        env=clean_env,
+        stdin="Wat is mixture of experts eigenlijk?\nen hoe werkt dat dan?\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("vraag> ") == 3
+    assert result.stdout.count("Bronnen:") >= 1
+
+
+def test_eval_reports_metrics(sample_index, clean_env, tmp_path: Path):
+    subset = tmp_path / "mini.jsonl"
+    lines = DEV_SET.read_text(encoding="utf-8").splitlines()
+    subset.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
+    result = aireport(sample_index, "eval", str(subset), "--json", env=clean_env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["overall"]["n"] == 3
+    assert 0.0 <= report["overall"]["recall"] <= 1.0
+    assert report["overall"]["refusal_rate"] is not None  # item 2 is unanswerable
+
+
+def test_missing_question_is_a_usage_error(sample_index, clean_env):
+    result = aireport(sample_index, "ask", env=clean_env)
+    assert result.returncode == 2 and "give a question" in result.stderr
+
+
+def test_index_dir_copy_is_usable(sample_index, clean_env, tmp_path: Path):
+    """An index folder is plain files: copying it gives a working index elsewhere."""
+    copy = tmp_path / "index-copy"
+    shutil.copytree(sample_index.index_dir, copy)
+    settings = make_settings(sample_index.transcripts_dir, copy)
+    result = aireport(settings, "ask", "--json", "wie deed de edit?", env=clean_env)
+    assert result.returncode == 0 and json.loads(result.stdout)["found"] is True

