@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -65,6 +66,7 @@ class Answer:
     verdict: str = Verdict.NOT_FOUND.value
     search_query: str | None = None
     note: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """The machine-readable contract of `aireport ask --json`."""
@@ -84,7 +86,14 @@ class Composer(Protocol):
 
     mode: str
 
-    def compose(self, retrieval: Retrieval, history: list | None = None) -> Composed: ...
+    def compose(
+        self,
+        retrieval: Retrieval,
+        history: list | None = None,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> Composed:
+        """Answer from `retrieval`; a streaming composer calls `on_delta(text so far)`."""
+        ...
 
 
 def pick_passages(retrieval: Retrieval, limit: int) -> list[Passage]:
@@ -126,7 +135,12 @@ class ExtractiveComposer:
     def __init__(self, max_excerpts: int = 3) -> None:
         self.max_excerpts = max_excerpts
 
-    def compose(self, retrieval: Retrieval, history: list | None = None) -> Composed:
+    def compose(
+        self,
+        retrieval: Retrieval,
+        history: list | None = None,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> Composed:
         if retrieval.verdict is Verdict.NOT_FOUND or not retrieval.fragments:
             return Composed(self._not_found(retrieval), False, [], self.mode)
         unsure = retrieval.verdict is Verdict.UNSURE

@@ -27,7 +27,7 @@ WINDOW_STEP = 5
 # Cosines of candidate windows differ by a few hundredths; the question's rare words
 # (names, numbers) break near-ties without overruling the meaning.
 LEXICAL_WEIGHT = 0.05
-CANDIDATES = 6
+CANDIDATES = 4
 FORWARD_SHIFT = 20
 
 

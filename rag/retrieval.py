@@ -68,6 +68,7 @@ class Retrieval:
     query_terms: list[str]
     term_weights: dict[str, float] = field(default_factory=dict)  # idf of known terms
     passages: list[Passage] = field(default_factory=list)
+    search_seconds: float = 0.0  # hybrid search only; `seconds` adds passage scoring
     units: list[Unit] = field(repr=False, default_factory=list)
     seconds: float = 0.0
 
@@ -145,6 +146,7 @@ class HybridRetriever:
         unit_sims = self._unit_matrix @ qv
         fused = self._fuse(qv, unit_sims, terms)
         fragments = self._select(fused, unit_sims)
+        searched = time.perf_counter()
         weights = {t: self._idf[t] for t in terms if t in self._idf}
         # Caption spellings of unknown words help the embedder place passages
         # ("quantisatie" is "quanti" in the captions).
@@ -162,6 +164,7 @@ class HybridRetriever:
             terms,
             term_weights=weights,
             passages=passages,
+            search_seconds=searched - started,
             units=self.index.units,
             seconds=time.perf_counter() - started,
         )

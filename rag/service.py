@@ -103,8 +103,13 @@ class AnswerService:
             return None
         return self._retriever.retrieve(question, standalone_query(question, history))
 
-    def ask(self, question: str, history: list[Turn] | None = None) -> Answer:
-        """Answer one Dutch question with citations."""
+    def ask(
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer one Dutch question with citations; `on_delta` sees a streamed draft."""
         started = time.perf_counter()
         question = question.replace("\x00", "").strip()
         if not question:
@@ -113,8 +118,10 @@ class AnswerService:
         if retrieval is None or not retrieval.fragments:
             text = nl.NO_EPISODES if retrieval is None or not self.index.chunks else nl.NOT_FOUND
             return _plain_answer(question, text, started)
-        retrieved_at = time.perf_counter()
-        composed = self.composer.compose(retrieval, history)
+        # "retrieve" is the hybrid search; placing passages inside the fragments
+        # (which also decides found / not found) counts as answering.
+        retrieved_at = started + retrieval.search_seconds
+        composed = self.composer.compose(retrieval, history, on_delta)
         done = time.perf_counter()
         log.info(
             "answered mode=%s verdict=%s sim=%.3f citations=%d in %.0f ms",
@@ -149,6 +156,7 @@ class AnswerService:
             verdict=retrieval.verdict.value,
             search_query=retrieval.query,
             note=composed.note,
+            usage=composed.usage,
         )
 
 

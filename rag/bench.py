@@ -1,0 +1,214 @@
+"""`aireport bench`: speed and memory on the sample and on a synthetic 200-episode archive.
+
+Numbers, not pass/fail: they go in the README. Subprocesses are measured from the
+outside (wall time; peak RSS via a wrapper process's RUSAGE_CHILDREN).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from rag.evaluation import load_items, percentile
+from rag.service import AnswerService
+from rag.settings import Settings
+from rag.transcripts import list_transcript_files, parse_file
+
+DEV_SET = Path("eval/dev.jsonl")
+FALLBACK_QUESTIONS = [
+    "Wat is quantisatie volgens Rick Lamers?",
+    "Wat is het verschil tussen Groq en Grok?",
+    "Waarvoor mag AI bij de New York Times niet gebruikt worden?",
+]
+MEASURE_CHILD = (
+    "import resource, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)\n"
+)
+
+
+def _questions() -> list[str]:
+    if DEV_SET.is_file():
+        return [item.question for item in load_items(DEV_SET)]
+    return FALLBACK_QUESTIONS
+
+
+def run_measured(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one subprocess."""
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE_CHILD, *command], capture_output=True, text=True, check=True
+    ).stdout.split()
+    if out[2] != "0":
+        raise RuntimeError(f"benchmark command failed: {' '.join(command)}")
+    return float(out[0]), int(out[1]) / 1024
+
+
+def _cli(settings: Settings, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "rag.cli",
+        "--transcripts-dir",
+        str(settings.transcripts_dir),
+        "--index-dir",
+        str(settings.index_dir),
+        *args,
+    ]
+
+
+def _dir_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def _warm_latency(service: AnswerService, questions: list[str], repeat: int) -> dict[str, float]:
+    search, total = [], []
+    for _ in range(repeat):
+        for question in questions:
+            answer = service.ask(question)
+            search.append(answer.timings_ms["retrieve"])
+            total.append(answer.timings_ms["total"])
+    return {
+        "retrieve_p50": percentile(search, 0.5),
+        "retrieve_p95": percentile(search, 0.95),
+        "ask_p50": percentile(total, 0.5),
+        "ask_p95": percentile(total, 0.95),
+    }
+
+
+def bench_sample(settings: Settings, repeat: int, work: Path) -> dict[str, float]:
+    """Indexing speed, warm latencies and cold `aireport ask` on the sample corpus."""
+    fresh = settings.model_copy(update={"index_dir": work / "sample-index"})
+    words = sum(len(parse_file(p).words) for p in list_transcript_files(settings.transcripts_dir))
+    seconds, rss = run_measured(_cli(fresh, "index"))
+    service = AnswerService(fresh)
+    service.load()
+    results = {"index_seconds": seconds, "index_words_per_s": words / seconds, "index_rss_mb": rss}
+    results.update(_warm_latency(service, _questions(), repeat))
+    cold = [run_measured(_cli(fresh, "ask", FALLBACK_QUESTIONS[0])) for _ in range(repeat)]
+    results["cold_ask_s"] = sorted(c[0] for c in cold)[len(cold) // 2]
+    results["cold_ask_rss_mb"] = max(c[1] for c in cold)
+    return results
+
+
+class MarkovChain:
+    """Word-level order-2 chain over the sample, for synthetic episodes that read alike."""
+
+    def __init__(self, words: list[str], seed: int = 7) -> None:
+        self.words = words
+        self.next: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for a, b, c in zip(words, words[1:], words[2:], strict=False):
+            self.next[(a, b)].append(c)
+        self.random = random.Random(seed)
+
+    def generate(self, n: int) -> str:
+        i = self.random.randrange(len(self.words) - 2)
+        out = [self.words[i], self.words[i + 1]]
+        while len(out) < n:
+            options = self.next.get((out[-2], out[-1]))
+            if not options:
+                j = self.random.randrange(len(self.words) - 2)
+                out += [self.words[j], self.words[j + 1]]
+                continue
+            out.append(self.random.choice(options))
+        return " ".join(out[:n])
+
+
+def write_synthetic(folder: Path, source: Path, episodes: int, words: int) -> None:
+    sample = parse_file(source)
+    chain = MarkovChain(sample.span_text(0, len(sample.words)).split())
+    for n in range(episodes):
+        video_id = f"syn{n:08d}"
+        (folder / f"{n:03d}_{video_id}.md").write_text(
+            f"# Synthetische aflevering {n}: AI Report\n\n"
+            f"**Source:** [YouTube](https://www.youtube.com/watch?v={video_id})\n"
+            f"**Video ID:** {video_id}\n**Tags:** #synthetic\n\n---\n\n## Transcript\n\n"
+            f"{chain.generate(words)}\n",
+            encoding="utf-8",
+        )
+
+
+def bench_scale(settings: Settings, episodes: int, words: int, work: Path) -> dict[str, float]:
+    transcripts = work / "scale-transcripts"
+    transcripts.mkdir()
+    sources = list_transcript_files(settings.transcripts_dir)
+    write_synthetic(transcripts, sources[0], episodes, words)
+    scale = settings.model_copy(
+        update={"transcripts_dir": transcripts, "index_dir": work / "scale-index"}
+    )
+    index_s, index_rss = run_measured(_cli(scale, "index"))
+    questions_file = work / "questions.txt"
+    questions_file.write_text("\n".join(_questions()[:20]) + "\n", encoding="utf-8")
+    _, serve_rss = run_measured(
+        _cli(scale, "ask", "--json", "--questions-file", str(questions_file))
+    )
+    service = AnswerService(scale)
+    service.load()
+    latency = _warm_latency(service, _questions()[:20], 1)
+    changed = sorted(transcripts.iterdir())[episodes // 2]
+    changed.write_text(changed.read_text(encoding="utf-8") + " en nog een extra zin\n")
+    reindex_s, _ = run_measured(_cli(scale, "index"))
+    return {
+        "episodes": episodes,
+        "words_per_episode": words,
+        "index_seconds": index_s,
+        "index_words_per_s": episodes * words / index_s,
+        "index_peak_rss_mb": index_rss,
+        "index_size_mb": _dir_mb(scale.index_dir),
+        "serve_peak_rss_mb": serve_rss,
+        "retrieve_p50": latency["retrieve_p50"],
+        "ask_p50": latency["ask_p50"],
+        "reindex_one_changed_s": reindex_s,
+    }
+
+
+def format_results(sample: dict, scale: dict | None) -> str:
+    rows = [
+        "| benchmark | value |",
+        "|---|---|",
+        f"| sample: index build (fresh) | {sample['index_seconds']:.1f} s, "
+        f"{sample['index_words_per_s']:.0f} transcript words/s, "
+        f"peak RSS {sample['index_rss_mb']:.0f} MB |",
+        f"| sample: warm retrieve (hybrid search) p50 / p95 | {sample['retrieve_p50']:.1f} / "
+        f"{sample['retrieve_p95']:.1f} ms |",
+        f"| sample: warm ask (search + passages + answer) p50 / p95 | {sample['ask_p50']:.0f} / "
+        f"{sample['ask_p95']:.0f} ms |",
+        f"| sample: cold `aireport ask` (existing index) | {sample['cold_ask_s']:.2f} s, "
+        f"peak RSS {sample['cold_ask_rss_mb']:.0f} MB |",
+    ]
+    if scale:
+        n, w = scale["episodes"], scale["words_per_episode"]
+        rows += [
+            f"| scale ({n} × {w} words): index build | {scale['index_seconds']:.0f} s, "
+            f"{scale['index_words_per_s']:.0f} words/s, "
+            f"peak RSS {scale['index_peak_rss_mb']:.0f} MB |",
+            f"| scale: index size on disk | {scale['index_size_mb']:.1f} MB |",
+            f"| scale: serving peak RSS (20 questions) | {scale['serve_peak_rss_mb']:.0f} MB |",
+            f"| scale: warm retrieve p50 / ask p50 | {scale['retrieve_p50']:.1f} / "
+            f"{scale['ask_p50']:.0f} ms |",
+            f"| scale: reindex after changing 1 of {n} files | "
+            f"{scale['reindex_one_changed_s']:.1f} s |",
+        ]
+    return "\n".join(rows)
+
+
+def run_bench(settings: Settings, args) -> str:
+    work = Path(tempfile.mkdtemp(prefix="aireport-bench-"))
+    started = time.perf_counter()
+    try:
+        sample = bench_sample(settings, args.repeat, work)
+        scale = None
+        if not args.skip_scale:
+            scale = bench_scale(settings, args.scale_episodes, args.scale_words, work)
+        raw = json.dumps({"sample": sample, "scale": scale}, indent=1)
+        total = time.perf_counter() - started
+        return f"{format_results(sample, scale)}\n\n(total {total:.0f} s)\n{raw}"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
