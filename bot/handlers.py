@@ -1,0 +1,306 @@
+"""Telegram handlers: each converts an update and calls the answer service or the store.
+
+Edited messages: a question that is edited is answered again (a new reply to the edited
+message), exactly when the edited text would have been answered as a new message. Edited
+commands other than /vraag are ignored, so editing an old "/reindex" never starts a build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from telegram import MessageEntity, Update
+from telegram.constants import ChatType, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes, filters
+
+from bot import messages as msg
+from bot.access import admins_only, members_only
+from bot.answering import NO_PREVIEW, answer_question, reply_html, send_parts, thread_of
+from bot.examples import example_questions
+from bot.formatting import (
+    EpisodeLine,
+    escape,
+    render_episodes,
+    render_quotes,
+    render_stats,
+)
+from bot.reindex import run_reindex
+from bot.runtime import runtime
+from bot.uploads import sanitize_filename, save_transcript
+from rag.messages_nl import skip_reason
+from rag.transcripts import TranscriptError
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+TELEGRAM_DOWNLOAD_LIMIT_MB = 20  # the Bot API's getFile limit
+COMMAND_RE = re.compile(r"^/\S+\s*")
+
+
+class _AddressedToBot(filters.MessageFilter):
+    """Group messages meant for the bot: a mention of it, or a reply to one of its messages."""
+
+    __slots__ = ()
+
+    def filter(self, message) -> bool:
+        bot = message.get_bot()
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
+            return True
+        mention = f"@{bot.username}".lower()
+        mentions = message.parse_entities([MessageEntity.MENTION]).values()
+        return any(m.lower() == mention for m in mentions)
+
+
+ADDRESSED_TO_BOT = _AddressedToBot(name="AddressedToBot")
+QUESTION = filters.TEXT & ~filters.COMMAND & (filters.ChatType.PRIVATE | ADDRESSED_TO_BOT)
+# Stickers, photos, voice, locations, ...: in private chats, or in groups as a reply to the bot.
+OTHER_INPUT = (
+    ~filters.TEXT
+    & ~filters.StatusUpdate.ALL
+    & (
+        (filters.ChatType.PRIVATE & ~filters.Document.ALL)
+        | (filters.ChatType.GROUPS & ADDRESSED_TO_BOT)
+    )
+    & filters.UpdateType.MESSAGE
+)
+DOCUMENT = filters.Document.ALL & filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+UNKNOWN_COMMAND = filters.COMMAND & filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+
+
+def without_mention(text: str, bot_username: str | None) -> str:
+    """The question with `@bot` mentions taken out."""
+    if not bot_username:
+        return text
+    return re.sub(rf"@{re.escape(bot_username)}\b", " ", text, flags=re.IGNORECASE)
+
+
+def welcome_text(context: ContextTypes.DEFAULT_TYPE) -> str:
+    examples = example_questions(runtime(context).service.index, 3)
+    lines = "\n".join(msg.EXAMPLE_LINE.format(question=escape(q)) for q in examples)
+    return msg.WELCOME.format(examples=lines)
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Welcome the user; `/start <code>` unlocks a newsletter subscriber."""
+    rt = runtime(context)
+    message = update.effective_message
+    user_id = update.effective_user.id if update.effective_user else None
+    code = context.args[0] if context.args else None
+    if code and rt.access.codes and not rt.access.may_ask(user_id):
+        if not rt.access.valid_code(code):
+            log.info("user %s sent an unknown subscriber code", user_id)
+            await reply_html(message, msg.CODE_INVALID)
+            return
+        await rt.store.run(rt.store.unlock, user_id)
+        rt.access.subscribers.add(user_id)
+        log.info("user %s unlocked the bot with a subscriber code", user_id)
+        await reply_html(message, f"{msg.UNLOCKED}\n\n{welcome_text(context)}")
+        return
+    if not rt.access.may_ask(user_id):
+        await reply_html(message, rt.access.refusal())
+        return
+    await reply_html(message, welcome_text(context))
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Explain what the bot does and how to use it in chats and groups."""
+    rt = runtime(context)
+    text = msg.HELP.format(bot_username=escape(context.bot.username or "bot"))
+    if rt.access.is_admin(update.effective_user.id if update.effective_user else None):
+        text += msg.HELP_ADMIN
+    await reply_html(update.effective_message, text)
+
+
+@members_only
+async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer a question: any text in a private chat, a mention or a reply in a group."""
+    message = update.effective_message
+    text = message.text or ""
+    if message.chat.type != ChatType.PRIVATE:
+        text = without_mention(text, context.bot.username)
+    await answer_question(context, message, text)
+
+
+@members_only
+async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer `/vraag <question>` (the way to ask in groups without a mention)."""
+    message = update.effective_message
+    text = COMMAND_RE.sub("", message.text or "", count=1).strip()
+    if not text:
+        example = escape(example_questions(runtime(context).service.index, 1)[0])
+        await reply_html(message, msg.VRAAG_USAGE.format(example=example))
+        return
+    await answer_question(context, message, text)
+
+
+@members_only
+async def episodes_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List the indexed episodes, ten per page."""
+    text, markup = render_episodes(_episode_lines(context), 0)
+    await reply_html(update.effective_message, text, markup)
+
+
+@members_only
+async def episodes_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show another page of the episode list (previous/next buttons)."""
+    query = update.callback_query
+    page = int(query.data.removeprefix("eps:"))
+    text, markup = render_episodes(_episode_lines(context), page)
+    await query.answer()
+    if query.message is not None and query.message.is_accessible:
+        await query.edit_message_text(
+            text, parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=NO_PREVIEW
+        )
+
+
+def _episode_lines(context: ContextTypes.DEFAULT_TYPE) -> list[EpisodeLine]:
+    index = runtime(context).service.index
+    if index is None:
+        return []
+    return [EpisodeLine(e.title, e.url) for e in index.episodes.values()]
+
+
+@members_only
+async def sources_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the quotes behind the last answer in this chat."""
+    rt = runtime(context)
+    message = update.effective_message
+    stored = await rt.store.run(rt.store.last_answer, message.chat_id)
+    if stored is None or not stored.citations:
+        await reply_html(message, msg.NO_SOURCES)
+        return
+    await send_parts(
+        context.bot,
+        message.chat_id,
+        render_quotes(stored.question, stored.citations),
+        reply_to=message.message_id,
+        thread_id=thread_of(message),
+    )
+
+
+@members_only
+async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the quotes of the answer whose Bronnen button was pressed."""
+    rt = runtime(context)
+    query = update.callback_query
+    chat_id = query.message.chat.id
+    answer_id = int(query.data.removeprefix("src:"))
+    stored = await rt.store.run(rt.store.get_answer, chat_id, answer_id)
+    if stored is None or not stored.citations:
+        await query.answer(msg.SOURCES_GONE, show_alert=True)
+        return
+    await query.answer(msg.SOURCES_SENT)
+    await send_parts(
+        context.bot,
+        chat_id,
+        render_quotes(stored.question, stored.citations),
+        reply_to=query.message.message_id,
+        thread_id=query.message.message_thread_id if query.message.is_accessible else None,
+    )
+
+
+@members_only
+async def reset_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Forget this chat's conversation."""
+    rt = runtime(context)
+    message = update.effective_message
+    forgotten = await rt.store.run(rt.store.forget, message.chat_id)
+    log.info("chat %s reset its memory (%d answers)", message.chat_id, forgotten)
+    await reply_html(message, msg.RESET_DONE)
+
+
+@admins_only
+async def reindex_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Start an incremental index build in the background; refuse a second one."""
+    rt = runtime(context)
+    if rt.reindex_running:
+        await reply_html(update.effective_message, msg.REINDEX_BUSY)
+        return
+    rt.reindex_running = True  # set before any await: a second /reindex sees it
+    context.application.create_task(
+        run_reindex(rt, update.effective_message), update=update, name="reindex"
+    )
+
+
+@admins_only
+async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show episodes, chunks, questions, not-found rate and answer times since start."""
+    rt = runtime(context)
+    index = rt.service.index
+    episodes, chunks = (len(index.episodes), len(index.chunks)) if index else (0, 0)
+    text = render_stats(rt.stats.snapshot(), episodes, chunks)
+    await reply_html(update.effective_message, text)
+
+
+async def document_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Validate an admin's transcript file and save it into the transcripts folder."""
+    rt = runtime(context)
+    message = update.effective_message
+    document = message.document
+    user_id = update.effective_user.id if update.effective_user else None
+    if not rt.access.is_admin(user_id):
+        log.warning("non-admin user %s tried to upload %r", user_id, document.file_name)
+        await reply_html(message, msg.UPLOAD_ADMIN_ONLY)
+        return
+    name = sanitize_filename(document.file_name)
+    limit_mb = min(rt.settings.max_transcript_mb, TELEGRAM_DOWNLOAD_LIMIT_MB)
+    refusal = upload_refusal(name, document.file_size, limit_mb)
+    if refusal is not None:
+        await reply_html(message, refusal)
+        return
+    data = bytes(await (await document.get_file()).download_as_bytearray())
+    folder = rt.settings.transcripts_dir
+    try:
+        saved = await asyncio.to_thread(save_transcript, folder, name, data, int(limit_mb * MB))
+    except TranscriptError as exc:
+        log.info("rejected upload %r from %s: %s", name, user_id, exc)
+        text = msg.UPLOAD_REJECTED.format(reason=escape(skip_reason(exc.code, exc.detail)))
+        if await asyncio.to_thread((folder / name).exists):
+            text += msg.UPLOAD_KEPT.format(name=escape(name))
+        await reply_html(message, text)
+        return
+    log.info("admin %s saved transcript %s (%d words)", user_id, saved.name, saved.words)
+    text = msg.UPLOAD_SAVED.format(
+        name=escape(saved.name), title=escape(saved.title), words=saved.words
+    )
+    await reply_html(message, text + (msg.UPLOAD_REPLACED if saved.replaced else ""))
+
+
+def upload_refusal(name: str | None, size: int | None, limit_mb: float) -> str | None:
+    """Why an upload is refused before downloading it (type, size), or None."""
+    if name is None:
+        return msg.UPLOAD_UNSUPPORTED
+    if size and size > limit_mb * MB:
+        return msg.UPLOAD_TOO_LARGE.format(size=size / MB, limit=limit_mb)
+    return None
+
+
+@members_only
+async def other_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Explain, for stickers, photos, voice and the like, what the bot can do."""
+    message = update.effective_message
+    if message.text is not None:  # an empty text message
+        example = escape(example_questions(runtime(context).service.index, 1)[0])
+        await reply_html(message, msg.EMPTY_QUESTION.format(example=example))
+        return
+    await reply_html(message, msg.OTHER_INPUT)
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Point to /help for commands the bot does not know."""
+    await reply_html(update.effective_message, msg.UNKNOWN_COMMAND)
+
+
+async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the error and tell the user, in Dutch, that something went wrong."""
+    log.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    try:
+        await context.bot.send_message(update.effective_chat.id, msg.ERROR)
+    except TelegramError as exc:
+        log.warning("could not tell chat %s about the error: %s", update.effective_chat.id, exc)

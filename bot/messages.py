@@ -1,0 +1,178 @@
+"""Every Dutch text the bot sends; Telegram HTML, placeholders are filled with escaped values."""
+
+# Commands shown in Telegram's menu (setMyCommands). Admin commands only in admins' chats.
+COMMANDS = {
+    "start": "Welkom en voorbeeldvragen",
+    "help": "Wat kan deze bot?",
+    "vraag": "Stel een vraag (ook in groepen)",
+    "afleveringen": "Welke afleveringen ken ik?",
+    "bronnen": "Citaten bij het laatste antwoord",
+    "reset": "Vergeet dit gesprek",
+}
+ADMIN_COMMANDS = {
+    "reindex": "Index bijwerken (beheer)",
+    "stats": "Statistieken (beheer)",
+}
+
+WELCOME = (
+    "Hoi! Ik ben de vraagbaak van <b>AI Report</b>, de Nederlandse podcast over kunstmatige "
+    "intelligentie.\n\n"
+    "Stel me een vraag en ik zoek het antwoord op in de afleveringen. Bij elk antwoord staan de "
+    "bronnen: welke aflevering, waar mogelijk het moment, en met de knop <b>Bronnen</b> de "
+    "letterlijke citaten. Je kunt gewoon doorvragen.\n\n"
+    "Probeer bijvoorbeeld:\n{examples}\n\n"
+    "Meer uitleg: /help"
+)
+EXAMPLE_LINE = "• <i>{question}</i>"
+EXAMPLE_QUESTION = "Wat zeiden ze over „{topic}”?"
+EXAMPLE_FALLBACKS = (
+    "Welke AI-tools bespreken de hosts?",
+    "Wat zeggen ze over de invloed van AI op ons werk?",
+    "Welke tips geven ze voor het gebruik van chatbots?",
+)
+
+HELP = (
+    "<b>Zo werk ik</b>\n"
+    "Stel in een privégesprek gewoon je vraag, in het Nederlands. Ik zoek in de transcripten van "
+    "de afleveringen van AI Report en antwoord kort, met genummerde bronnen [1], [2]. "
+    "Staat het antwoord niet in de afleveringen, dan zeg ik dat eerlijk.\n\n"
+    "Doorvragen mag: „en wat zei hij over Nvidia?” gebruikt je vorige vraag.\n\n"
+    "<b>In een groep</b> antwoord ik als je me noemt (@{bot_username} …), als je op een bericht "
+    "van mij reageert, of op /vraag &lt;je vraag&gt;.\n\n"
+    "<b>Commando's</b>\n"
+    "/vraag – stel een vraag\n"
+    "/afleveringen – welke afleveringen ik ken\n"
+    "/bronnen – de citaten bij mijn laatste antwoord\n"
+    "/reset – vergeet ons gesprek\n"
+    "/help – deze uitleg"
+)
+HELP_ADMIN = (
+    "\n\n<b>Beheer</b>\n"
+    "/reindex – nieuwe of gewijzigde transcripten indexeren\n"
+    "/stats – gebruik en antwoordtijden\n"
+    "Stuur een transcript (.md, .txt, .vtt of .srt) als bestand om het toe te voegen."
+)
+
+# Access
+NOT_ALLOWED = (
+    "Sorry, deze vraagbaak is alleen toegankelijk voor genodigden. "
+    "Vraag de makers van AI Report om toegang."
+)
+LOCKED = (
+    "Deze vraagbaak is er voor abonnees van de nieuwsbrief van AI Report. "
+    "Open de persoonlijke link uit de nieuwsbrief om me te ontgrendelen; "
+    "daarna kun je meteen je vragen stellen."
+)
+CODE_INVALID = (
+    "Die toegangscode ken ik niet. Gebruik de link uit de nieuwsbrief van AI Report, "
+    "precies zoals die in de mail staat."
+)
+UNLOCKED = "Welkom, je hebt nu toegang tot de vraagbaak!"
+ADMIN_ONLY = "Dit commando is alleen voor beheerders."
+UPLOAD_ADMIN_ONLY = (
+    "Alleen beheerders kunnen transcripten toevoegen. Stel gerust een vraag over de afleveringen!"
+)
+
+# Questions
+THINKING_FAILED = "Er ging iets mis bij het beantwoorden. Probeer het zo nog eens."
+EMPTY_QUESTION = "Stel een vraag over de afleveringen van AI Report, bijvoorbeeld: {example}"
+NO_WORDS = (
+    "Ik begrijp alleen vragen in woorden. Stel een vraag over de afleveringen van AI Report, "
+    "bijvoorbeeld: {example}"
+)
+TOO_LONG = (
+    "Je bericht is wat lang ({length} tekens). Kun je je vraag korter stellen, "
+    "in hoogstens {limit} tekens? Dan zoek ik het meteen op."
+)
+VRAAG_USAGE = "Zet je vraag achter het commando, bijvoorbeeld: /vraag {example}"
+OTHER_INPUT = (
+    "Ik kan alleen tekst lezen. Stel je vraag over de afleveringen van AI Report in een "
+    "berichtje, dan zoek ik het antwoord op, met bronnen."
+)
+UNKNOWN_COMMAND = "Dat commando ken ik niet. Stel gewoon je vraag, of kijk bij /help."
+SOURCES_HEADING = "<b>Bronnen</b>"
+SOURCES_BUTTON = "Bronnen"
+SOURCE_LINE = "[{n}] {title}{moment}"
+SOURCE_MOMENT = " (rond {time})"
+QUOTES_HEADING = "<b>Citaten bij je vraag</b> „{question}”"
+QUOTE_BLOCK = "[{n}] {title}{moment}\n<i>“{quote}”</i>"
+NO_SOURCES = "Er is nog geen antwoord met bronnen in dit gesprek. Stel eerst een vraag!"
+SOURCES_GONE = "Deze bronnen zijn niet meer beschikbaar. Stel de vraag gerust opnieuw."
+SOURCES_SENT = "Hier zijn de citaten."
+RESET_DONE = "Ik ben ons gesprek vergeten. Je volgende vraag begint met een schone lei."
+
+# Episodes
+EPISODES_HEADING = "<b>Afleveringen in de vraagbaak</b> ({count})"
+EPISODES_PAGE = "Pagina {page} van {pages}"
+EPISODE_LINE = "{n}. {title}"
+NO_EPISODES = "Er zijn nog geen afleveringen geïndexeerd."
+PREVIOUS = "« Vorige"
+NEXT = "Volgende »"
+
+# Reindex and uploads (admins)
+REINDEX_STARTED = "Index bijwerken… bezig met het lezen van de transcripten."
+REINDEX_PROGRESS = "Index bijwerken… {done}/{total} fragmenten ingebed ({percent}%)."
+REINDEX_BUSY = (
+    "Er loopt al een herindexering. Wacht even tot die klaar is; vragen worden intussen gewoon "
+    "beantwoord."
+)
+REINDEX_UP_TO_DATE = (
+    "<b>De index was al bijgewerkt.</b>\n{episodes} afleveringen, {chunks} fragmenten "
+    "({seconds:.1f} s)."
+)
+REINDEX_DONE = (
+    "<b>Index bijgewerkt</b> ({kind}) in {seconds:.1f} s.\n"
+    "Toegevoegd: {added} · bijgewerkt: {updated} · verwijderd: {removed} · overgeslagen: "
+    "{skipped}\n"
+    "Nu {episodes} afleveringen, {chunks} fragmenten."
+)
+REINDEX_KIND_FULL = "volledig opnieuw"
+REINDEX_KIND_INCREMENTAL = "incrementeel"
+REINDEX_LABEL = "<b>{label}</b>"
+REINDEX_LABELS = {
+    "added": "Toegevoegd",
+    "updated": "Bijgewerkt",
+    "removed": "Verwijderd",
+    "skipped": "Overgeslagen",
+}
+REINDEX_FILE = "• {name}"
+REINDEX_SKIPPED_FILE = "• {name}: {reason}"
+INDEX_MISSING_BUILDING = (
+    "Er is nog geen index; die wordt nu gebouwd. Over een paar minuten kan ik vragen beantwoorden."
+)
+
+UPLOAD_SAVED = (
+    "Transcript opgeslagen als <code>{name}</code> (aflevering „{title}”, {words} woorden).\n"
+    "Stuur /reindex om het aan de vraagbaak toe te voegen."
+)
+UPLOAD_REPLACED = "\nHet bestaande bestand met die naam is vervangen."
+UPLOAD_REJECTED = "Dit bestand kan ik niet gebruiken als transcript: {reason}."
+UPLOAD_KEPT = " Het bestaande bestand <code>{name}</code> is niet aangeraakt."
+UPLOAD_UNSUPPORTED = (
+    "Dit bestandstype kan ik niet gebruiken. Stuur een transcript als .md, .txt, .vtt of .srt."
+)
+UPLOAD_TOO_LARGE = "Dit bestand is te groot ({size:.1f} MB; maximaal {limit:.0f} MB)."
+
+STATS = (
+    "<b>Statistieken sinds de start</b> ({uptime})\n"
+    "Afleveringen: {episodes} · fragmenten: {chunks}\n"
+    "Vragen beantwoord: {questions}\n"
+    "Niet gevonden: {not_found} ({not_found_rate})\n"
+    "Antwoordtijd p50: {p50} · p95: {p95}"
+)
+NOT_AVAILABLE = "n.v.t."
+
+ERROR = "Sorry, er ging iets mis aan mijn kant. Probeer het over een momentje nog eens."
+
+# Start-up errors (stderr, before logging is set up): Dutch first, then English.
+TOKEN_MISSING = (
+    "TELEGRAM_BOT_TOKEN ontbreekt. Zet het token van @BotFather in .env of in de omgeving.\n"
+    "TELEGRAM_BOT_TOKEN is missing. Put the token from @BotFather in .env or the environment."
+)
+TOKEN_MALFORMED = (
+    "TELEGRAM_BOT_TOKEN heeft niet de vorm <cijfers>:<tekens> (zoals 123456789:AAE…). "
+    "Kopieer het token opnieuw van @BotFather.\n"
+    "TELEGRAM_BOT_TOKEN does not look like <digits>:<characters> (e.g. 123456789:AAE…). "
+    "Copy the token from @BotFather again."
+)
+SETTINGS_INVALID = "De instellingen kloppen niet / the settings are invalid:\n{errors}"

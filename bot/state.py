@@ -1,0 +1,209 @@
+"""What the bot remembers across restarts, in one SQLite file (no pickle).
+
+Answers are kept per chat with their citations: the last few that are still "in memory"
+are the conversation history for follow-ups, and any kept answer can be shown again by its
+Bronnen button (whose callback data is just the answer id). Unlocked subscribers are kept too.
+
+The methods block (SQLite file IO). The bot calls them through `StateStore.run`, on the
+store's own thread: on the shared `asyncio.to_thread` pool a quick write would queue behind
+every search in flight, holding back answers that are already composed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from rag.answer import Answer
+from rag.service import Turn
+
+DB_NAME = "bot.sqlite3"
+KEEP_ANSWERS_PER_CHAT = 50
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    found INTEGER NOT NULL,
+    citations TEXT NOT NULL,
+    in_memory INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_by_chat ON answers (chat_id, id);
+CREATE TABLE IF NOT EXISTS subscribers (
+    user_id INTEGER PRIMARY KEY,
+    unlocked_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredCitation:
+    """The part of a citation the bot shows again later."""
+
+    n: int
+    title: str
+    url: str | None
+    start_time: float | None
+    quote: str
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    id: int
+    chat_id: int
+    question: str
+    answer: str
+    found: bool
+    citations: list[StoredCitation]
+
+
+class StateStore:
+    """Chat memory, answers for the Bronnen button, and unlocked subscribers."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bot-state")
+
+    async def run(self, method: Callable[..., T], *args: object) -> T:
+        """Run one of the blocking methods on the store's own thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(method, *args))
+
+    def open(self) -> StateStore:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        self._db = db
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def shutdown(self) -> None:
+        """Close the database and stop the store's thread (call from outside that thread)."""
+        self._executor.submit(self.close).result()
+        self._executor.shutdown()
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("StateStore is not open")
+        return self._db
+
+    def add_answer(self, chat_id: int, answer: Answer) -> int:
+        """Remember an answer (and drop the chat's oldest beyond the limit); returns its id."""
+        citations = [
+            asdict(StoredCitation(c.n, c.title, c.url, c.start_time, c.quote))
+            for c in answer.citations
+        ]
+        with self._lock:
+            db = self._conn()
+            cursor = db.execute(
+                "INSERT INTO answers (chat_id, question, answer, found, citations, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    chat_id,
+                    answer.question,
+                    answer.text,
+                    int(answer.found),
+                    json.dumps(citations, ensure_ascii=False),
+                    time.time(),
+                ),
+            )
+            db.execute(
+                "DELETE FROM answers WHERE chat_id = ? AND id NOT IN "
+                "(SELECT id FROM answers WHERE chat_id = ? ORDER BY id DESC LIMIT ?)",
+                (chat_id, chat_id, KEEP_ANSWERS_PER_CHAT),
+            )
+            return int(cursor.lastrowid)
+
+    def history(self, chat_id: int, turns: int) -> list[Turn]:
+        """The last `turns` remembered question/answer pairs of a chat, oldest first."""
+        with self._lock:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT question, answer FROM answers WHERE chat_id = ? AND in_memory = 1 "
+                    "ORDER BY id DESC LIMIT ?",
+                    (chat_id, turns),
+                )
+                .fetchall()
+            )
+        return [Turn(question, answer) for question, answer in reversed(rows)]
+
+    def last_answer(self, chat_id: int) -> StoredAnswer | None:
+        """The chat's most recent remembered answer."""
+        with self._lock:
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT * FROM answers WHERE chat_id = ? AND in_memory = 1 "
+                    "ORDER BY id DESC LIMIT 1",
+                    (chat_id,),
+                )
+                .fetchone()
+            )
+        return _answer(row)
+
+    def get_answer(self, chat_id: int, answer_id: int) -> StoredAnswer | None:
+        """A kept answer by id, only within the chat it was given in."""
+        with self._lock:
+            row = (
+                self._conn()
+                .execute("SELECT * FROM answers WHERE id = ? AND chat_id = ?", (answer_id, chat_id))
+                .fetchone()
+            )
+        return _answer(row)
+
+    def forget(self, chat_id: int) -> int:
+        """Forget a chat's conversation (answers stay reachable by their Bronnen buttons)."""
+        with self._lock:
+            cursor = self._conn().execute(
+                "UPDATE answers SET in_memory = 0 WHERE chat_id = ? AND in_memory = 1", (chat_id,)
+            )
+            return cursor.rowcount
+
+    def unlock(self, user_id: int) -> None:
+        with self._lock:
+            self._conn().execute(
+                "INSERT OR IGNORE INTO subscribers (user_id, unlocked_at) VALUES (?, ?)",
+                (user_id, time.time()),
+            )
+
+    def subscribers(self) -> set[int]:
+        with self._lock:
+            rows = self._conn().execute("SELECT user_id FROM subscribers").fetchall()
+        return {user_id for (user_id,) in rows}
+
+
+def _answer(row: tuple | None) -> StoredAnswer | None:
+    if row is None:
+        return None
+    answer_id, chat_id, question, text, found, citations, _in_memory, _created = row
+    return StoredAnswer(
+        id=answer_id,
+        chat_id=chat_id,
+        question=question,
+        answer=text,
+        found=bool(found),
+        citations=[StoredCitation(**c) for c in json.loads(citations)],
+    )
