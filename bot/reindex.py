@@ -20,9 +20,6 @@ from rag.index import IndexBusyError, IndexReport
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 1.0  # at most about one edit per second (Telegram's flood limits)
-# rag's embedder lock is not fair: a build re-takes it right after each batch and questions
-# wait for the whole build. The progress callback runs between batches, so it steps aside.
-YIELD_TO_QUESTIONS_S = 0.05
 
 
 class ProgressMessage:
@@ -39,7 +36,6 @@ class ProgressMessage:
     def report(self, done: int, total: int) -> None:
         """Progress callback for the worker thread: hand the numbers to the event loop."""
         self.loop.call_soon_threadsafe(self._update, done, total)
-        time.sleep(YIELD_TO_QUESTIONS_S)
 
     def _update(self, done: int, total: int) -> None:
         self._latest = (done, total)

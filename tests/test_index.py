@@ -176,3 +176,34 @@ def test_empty_corpus_answers_politely(tmp_path: Path, embedder):
     assert report.episodes == 0 and service.index is not None
     answer = service.ask("Waar gaat de podcast over?")
     assert not answer.found and "nog geen afleveringen" in answer.text
+
+
+def test_fair_lock_serves_waiters_in_arrival_order():
+    import threading
+
+    from rag.embeddings import FairLock
+
+    lock = FairLock()
+    order: list[str] = []
+    started = threading.Event()
+
+    def builder() -> None:
+        for batch in range(3):
+            with lock:
+                if batch == 0:
+                    started.set()
+                    time.sleep(0.2)  # the question arrives during this batch
+                order.append(f"batch{batch}")
+
+    def question() -> None:
+        started.wait()
+        time.sleep(0.05)
+        with lock:
+            order.append("question")
+
+    threads = [threading.Thread(target=builder), threading.Thread(target=question)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert order == ["batch0", "question", "batch1", "batch2"]
