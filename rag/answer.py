@@ -50,6 +50,7 @@ class Composed:
     mode: str
     note: str | None = None
     usage: dict = field(default_factory=dict)
+    dropped_markers: int = 0  # `[n]` the LLM wrote that named no given fragment
 
 
 @dataclass
@@ -66,7 +67,8 @@ class Answer:
     verdict: str = Verdict.NOT_FOUND.value
     search_query: str | None = None
     note: str | None = None
-    usage: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)  # prompt/completion/total tokens
+    dropped_markers: int = 0
 
     def to_json(self) -> dict:
         """The machine-readable contract of `aireport ask --json`."""
@@ -82,7 +84,7 @@ class Answer:
 
 
 class Composer(Protocol):
-    """Writes the answer from retrieved fragments (extractive here, LLM later)."""
+    """Writes the answer from retrieved fragments (`ExtractiveComposer`, `rag.llm.LLMComposer`)."""
 
     mode: str
 

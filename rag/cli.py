@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from rag import messages_nl as nl
 from rag.answer import Answer
@@ -34,16 +35,68 @@ def format_answer(answer: Answer) -> str:
     lines = [answer.text]
     if answer.note:
         lines += ["", answer.note]
-    if answer.citations:
-        lines += ["", "Bronnen:"]
-        for c in answer.citations:
-            moment = format_time(c.start_time)
-            where = f" (op {moment})" if moment else ""
-            lines.append(f"[{c.n}] {c.title}{where}")
-            if c.url:
-                lines.append(f"    {c.url}")
-            lines.append(f"    “{' '.join(c.quote.split())}”")
-    return "\n".join(lines)
+    return "\n".join(lines + format_sources(answer))
+
+
+def format_sources(answer: Answer) -> list[str]:
+    """The `Bronnen:` block (preceded by a blank line), or nothing without citations."""
+    if not answer.citations:
+        return []
+    lines = ["", "Bronnen:"]
+    for c in answer.citations:
+        moment = format_time(c.start_time)
+        where = f" (op {moment})" if moment else ""
+        lines.append(f"[{c.n}] {c.title}{where}")
+        if c.url:
+            lines.append(f"    {c.url}")
+        lines.append(f"    “{' '.join(c.quote.split())}”")
+    return lines
+
+
+class StreamPrinter:
+    """Prints a streamed answer as it grows; `on_delta` callback for `AnswerService.ask`.
+
+    A draft that does not extend what was printed (the LLM failed halfway and the
+    service fell back) is not printed: `finish` then prints the whole final answer.
+    """
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.printed = ""
+        self.diverged = False
+
+    def __call__(self, text: str) -> None:
+        if self.diverged or not text.startswith(self.printed):
+            self.diverged = True
+            return
+        self.out.write(text[len(self.printed) :])
+        self.out.flush()
+        self.printed = text
+
+    def finish(self, answer: Answer) -> None:
+        """Complete the output: sources after a whole stream, else the full answer."""
+        if not self.printed:
+            text = format_answer(answer)
+        elif not self.diverged and answer.text == self.printed and not answer.note:
+            sources = format_sources(answer)  # starts with its blank line
+            text = "\n" + "\n".join(sources) if sources else ""
+        else:  # the stream broke off or was rejected: say so, then the final answer
+            head = [answer.note] if answer.note else []
+            text = "\n".join(["", "", *head, answer.text, *format_sources(answer)])
+        self.out.write(text + "\n")
+        self.out.flush()
+
+
+def ask_and_print(service: AnswerService, question: str, history: list[Turn] | None = None):
+    """Ask, streaming the answer to stdout when an LLM writes it; return the `Answer`."""
+    if not service.settings.llm_enabled:
+        answer = service.ask(question, history)
+        print(format_answer(answer), flush=True)
+        return answer
+    printer = StreamPrinter()
+    answer = service.ask(question, history, on_delta=printer)
+    printer.finish(answer)
+    return answer
 
 
 def format_report(report: IndexReport) -> str:
@@ -120,12 +173,14 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
         print("aireport ask: give a question, or --questions-file FILE", file=sys.stderr)
         return 2
     service = open_service(settings)
-    for question in questions:
-        answer = service.ask(question)
+    for i, question in enumerate(questions):
         if args.json:
+            answer = service.ask(question)
             print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
-        else:
-            print(format_answer(answer), end="\n\n" if len(questions) > 1 else "\n", flush=True)
+            continue
+        if i:
+            print(flush=True)
+        ask_and_print(service, question)
     return 0
 
 
@@ -143,8 +198,7 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if not question.strip():
             continue
-        answer = service.ask(question, history)
-        print(format_answer(answer))
+        answer = ask_and_print(service, question, history)
         history = [*history, Turn(question, answer.text)][-4:]
 
 
@@ -167,9 +221,12 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     overall, groups, _ = run_eval(items, service.ask, settings.transcripts_dir, show)
     mode = service.composer.mode
     if args.json:
-        print(json.dumps({"mode": mode, **summary_json(overall, groups)}, indent=2))
+        summary = {"mode": mode, **summary_json(overall, groups)}
+        print(json.dumps({**summary, "usage": service.usage_totals}, indent=2))
     else:
         print(eval_report(overall, groups, mode))
+        if settings.llm_enabled:
+            print(f"model: {settings.llm_model}; LLM usage: {service.usage_totals}")
     return 0
 
 

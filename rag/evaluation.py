@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.answer import Answer
+from rag.answer import Answer, Citation
 from rag.transcripts import quote_in_source, read_source_text
+
+MARKER_RE = re.compile(r"\[(\d+)\]")
 
 
 @dataclass
@@ -53,6 +56,8 @@ class ItemResult:
     facts_found: int
     citations_valid: int
     hedged: bool
+    markers: int = 0  # `[n]` markers the composer wrote, including ones it had to drop
+    markers_valid: int = 0
 
     @property
     def refused(self) -> bool:
@@ -71,6 +76,8 @@ class Summary:
     false_refusal_rate: float | None = None
     hedged_answerable_rate: float | None = None
     citation_validity: float | None = None
+    marker_validity: float | None = None
+    llm_share: float | None = None
     latency_p50_ms: float = 0.0
     latency_p95_ms: float = 0.0
     extra: dict = field(default_factory=dict)
@@ -114,31 +121,54 @@ class CitationChecker:
         self._texts: dict[str, str | None] = {}
 
     def valid(self, answer: Answer) -> int:
-        ok = 0
-        for c in answer.citations:
-            if c.source_file not in self._texts:
-                path = self.transcripts_dir / c.source_file
-                self._texts[c.source_file] = read_source_text(path) if path.is_file() else None
-            text = self._texts[c.source_file]
-            ok += bool(
-                text is not None
-                and c.quote
-                and quote_in_source(c.quote, text, c.start_char, c.end_char)
-            )
-        return ok
+        return sum(self.quote_ok(c) for c in answer.citations)
+
+    def quote_ok(self, c: Citation) -> bool:
+        if c.source_file not in self._texts:
+            path = self.transcripts_dir / c.source_file
+            self._texts[c.source_file] = read_source_text(path) if path.is_file() else None
+        text = self._texts[c.source_file]
+        if text is None or not c.quote:
+            return False
+        return quote_in_source(c.quote, text, c.start_char, c.end_char)
+
+    def markers(self, answer: Answer) -> tuple[int, int]:
+        """(markers written, markers valid): a valid `[n]` resolves to a citation whose
+        quote lies inside a fragment given to the composer and stands verbatim in that
+        fragment's source text. Markers the LLM invented (dropped before the reader saw
+        them) count as written and invalid."""
+        by_n = {c.n: c for c in answer.citations}
+        numbers = [int(n) for n in MARKER_RE.findall(answer.text)]
+        valid = sum(
+            n in by_n and _in_given_fragment(by_n[n], answer) and self.quote_ok(by_n[n])
+            for n in numbers
+        )
+        return len(numbers) + answer.dropped_markers, valid
+
+
+def _in_given_fragment(c: Citation, answer: Answer) -> bool:
+    return any(
+        f.source_file == c.source_file and f.start_char <= c.start_char and c.end_char <= f.end_char
+        for f in answer.retrieved
+    )
 
 
 def evaluate_item(item: EvalItem, answer: Answer, checker: CitationChecker) -> ItemResult:
     ranks = [
         span_rank(answer, item, e, o) for e, o in zip(item.evidence, item.offsets, strict=False)
     ]
+    markers, markers_valid = checker.markers(answer)
     return ItemResult(
         item=item,
         answer=answer,
         span_ranks=ranks,
         facts_found=facts_in(answer.text, item.key_facts),
         citations_valid=checker.valid(answer),
-        hedged=answer.found and answer.verdict == "unsure",
+        # The "closest match" intro belongs to the extractive answer; an LLM words its
+        # own hedges, which this check cannot see.
+        hedged=answer.found and answer.verdict == "unsure" and answer.mode == "extractive",
+        markers=markers,
+        markers_valid=markers_valid,
     )
 
 
@@ -149,6 +179,7 @@ def summarise(results: list[ItemResult]) -> Summary:
     multi = [r for r in answerable if len(r.span_ranks) > 1]
     with_facts = [r for r in answerable if r.item.key_facts]
     cited = sum(len(r.answer.citations) for r in results)
+    markers = sum(r.markers for r in results)
     latencies = [r.answer.timings_ms.get("total", 0.0) for r in results]
     return Summary(
         n=len(results),
@@ -160,6 +191,8 @@ def summarise(results: list[ItemResult]) -> Summary:
         false_refusal_rate=_mean(not r.answer.found for r in answerable),
         hedged_answerable_rate=_mean(r.hedged for r in answerable),
         citation_validity=(sum(r.citations_valid for r in results) / cited) if cited else None,
+        marker_validity=(sum(r.markers_valid for r in results) / markers) if markers else None,
+        llm_share=_mean(r.answer.mode == "llm" for r in results),
         latency_p50_ms=percentile(latencies, 0.5),
         latency_p95_ms=percentile(latencies, 0.95),
     )
@@ -193,7 +226,8 @@ def _fmt(value: float | None) -> str:
 def format_report(overall: Summary, groups: dict[str, Summary], mode: str) -> str:
     head = (
         f"{'group':<22} {'n':>3} {'recall':>6} {'allsp':>6} {'mrr':>6} {'facts':>6} "
-        f"{'refuse':>6} {'falsref':>7} {'hedged':>6} {'cites':>6} {'p50ms':>7} {'p95ms':>7}"
+        f"{'refuse':>6} {'falsref':>7} {'hedged':>6} {'cites':>6} {'marks':>6} {'llm':>6} "
+        f"{'p50ms':>7} {'p95ms':>7}"
     )
     rows = [f"mode: {mode}", head]
     for name, s in [("overall", overall), *groups.items()]:
@@ -201,14 +235,17 @@ def format_report(overall: Summary, groups: dict[str, Summary], mode: str) -> st
             f"{name:<22} {s.n:>3} {_fmt(s.recall):>6} {_fmt(s.all_spans_recall):>6} "
             f"{_fmt(s.mrr):>6} {_fmt(s.key_fact_coverage):>6} {_fmt(s.refusal_rate):>6} "
             f"{_fmt(s.false_refusal_rate):>7} {_fmt(s.hedged_answerable_rate):>6} "
-            f"{_fmt(s.citation_validity):>6} {s.latency_p50_ms:>7.0f} {s.latency_p95_ms:>7.0f}"
+            f"{_fmt(s.citation_validity):>6} {_fmt(s.marker_validity):>6} {_fmt(s.llm_share):>6} "
+            f"{s.latency_p50_ms:>7.0f} {s.latency_p95_ms:>7.0f}"
         )
     rows.append(
         "recall: evidence spans with a retrieved fragment covering half of them; allsp: multi-"
         "span items with every span found; facts: key facts in the answer; refuse: unanswerable "
         "not answered or hedged; falsref: answerable answered 'not found'; hedged: answerable "
-        "answered with the 'closest match' hedge; cites: citations whose quote stands at their "
-        "offsets in the source."
+        "answered with the extractive 'closest match' hedge; cites: citations whose quote stands "
+        "at their offsets in the source; marks: [n] markers (invented ones included) that "
+        "resolve to a given fragment whose source text holds the cited quote; llm: answers "
+        "written by the LLM (the rest are extractive, or fell back)."
     )
     return "\n".join(rows)
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from langchain_core.embeddings import Embeddings
 
 from rag import messages_nl as nl
-from rag.answer import Answer, Composer, ExtractiveComposer, RetrievedFragment
+from rag.answer import Answer, Composer, RetrievedFragment
 from rag.embeddings import build_embedder
 from rag.index import IndexMissingError, IndexReport, SearchIndex, build_index
+from rag.llm import QuestionRewriter, Usage, add_usage, build_composer, build_rewriter
 from rag.retrieval import HybridRetriever, Retrieval, VerdictThresholds
 from rag.settings import Settings
 
@@ -25,6 +26,15 @@ FOLLOW_UP_RE = re.compile(
     r"^(en|maar|ook|dus|waarom dan)\b|\b(hij|zij|hem|haar|ze|die|dat|daar|daarover|daarvan|"
     r"dit|deze|het bedrijf|zijn|hun)\b",
     re.IGNORECASE,
+)
+
+
+USAGE_TOTAL_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "llm_answers",  # answers written by the LLM
+    "llm_fallbacks",  # answers where the LLM failed or was rejected (extractive + note)
 )
 
 
@@ -46,19 +56,27 @@ def standalone_query(question: str, history: list[Turn] | None) -> str:
 
 
 class AnswerService:
-    """Owns the index, the retriever and the composer; safe to share across threads."""
+    """Owns the index, the retriever and the composer; safe to share across threads.
+
+    With `settings.llm_enabled` an LLM writes the answers (`rag.llm.LLMComposer`) and
+    rewrites follow-up questions for retrieval; otherwise answers are extractive.
+    """
 
     def __init__(
         self,
         settings: Settings,
         embedder: Embeddings | None = None,
         composer: Composer | None = None,
+        rewriter: QuestionRewriter | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or build_embedder(settings)
-        self.composer: Composer = composer or ExtractiveComposer()
+        self.composer: Composer = composer or build_composer(settings)
+        self.rewriter = rewriter or build_rewriter(settings)
         self._retriever: HybridRetriever | None = None
         self._lock = threading.Lock()
+        self._usage_lock = threading.Lock()
+        self._usage_totals: dict[str, int] = dict.fromkeys(USAGE_TOTAL_KEYS, 0)
 
     @property
     def index(self) -> SearchIndex | None:
@@ -98,10 +116,39 @@ class AnswerService:
                 self.load()
             return report
 
+    @property
+    def usage_totals(self) -> dict[str, int]:
+        """LLM tokens and answer counts since start (for `/stats`); a copy."""
+        with self._usage_lock:
+            return dict(self._usage_totals)
+
+    def _count_usage(self, usage: Usage, mode: str, note: str | None) -> None:
+        with self._usage_lock:
+            for key, value in usage.items():
+                if key in self._usage_totals:
+                    self._usage_totals[key] += value
+            self._usage_totals["llm_answers"] += mode == "llm"
+            self._usage_totals["llm_fallbacks"] += note == nl.LLM_UNAVAILABLE
+
+    def standalone(self, question: str, history: list[Turn] | None) -> tuple[str, Usage]:
+        """The retrieval query for `question`: rewritten by the LLM when there is history
+        (falling back to `standalone_query`), the question itself otherwise."""
+        if not history:
+            return question, {}
+        if self.rewriter is None:
+            return standalone_query(question, history), {}
+        rewritten, usage = self.rewriter.rewrite(question, history)
+        query = rewritten or standalone_query(question, history)
+        log.info("rewrite: %r -> %r", question, query)
+        return query, usage
+
     def retrieve(self, question: str, history: list[Turn] | None = None) -> Retrieval | None:
+        return self._retrieve(question, self.standalone(question, history)[0])
+
+    def _retrieve(self, question: str, query: str) -> Retrieval | None:
         if self._retriever is None:
             return None
-        return self._retriever.retrieve(question, standalone_query(question, history))
+        return self._retriever.retrieve(question, query)
 
     def ask(
         self,
@@ -109,26 +156,39 @@ class AnswerService:
         history: list[Turn] | None = None,
         on_delta: Callable[[str], None] | None = None,
     ) -> Answer:
-        """Answer one Dutch question with citations; `on_delta` sees a streamed draft."""
+        """Answer one Dutch question with citations.
+
+        `on_delta(text)` is called from this (worker) thread with the whole draft so
+        far while an LLM streams; see `rag.llm` for when a call replaces rather than
+        extends the previous draft. The returned `Answer` is final either way.
+        """
         started = time.perf_counter()
         question = question.replace("\x00", "").strip()
         if not question:
             return _plain_answer(question, nl.EMPTY_QUESTION, started)
-        retrieval = self.retrieve(question, history)
+        query, usage = self.standalone(question, history)
+        rewritten_at = time.perf_counter()
+        retrieval = self._retrieve(question, query)
         if retrieval is None or not retrieval.fragments:
             text = nl.NO_EPISODES if retrieval is None or not self.index.chunks else nl.NOT_FOUND
             return _plain_answer(question, text, started)
-        # "retrieve" is the hybrid search; placing passages inside the fragments
-        # (which also decides found / not found) counts as answering.
-        retrieved_at = started + retrieval.search_seconds
+        # "retrieve" is the follow-up rewrite plus the hybrid search; placing passages
+        # inside the fragments (which also decides found / not found) counts as answering.
+        retrieved_at = rewritten_at + retrieval.search_seconds
         composed = self.composer.compose(retrieval, history, on_delta)
         done = time.perf_counter()
+        usage = add_usage(usage, composed.usage)
+        self._count_usage(usage, composed.mode, composed.note)
         log.info(
-            "answered mode=%s verdict=%s sim=%.3f citations=%d in %.0f ms",
+            "answered mode=%s verdict=%s sim=%.3f citations=%d tokens=%d (prompt %d, "
+            "completion %d) in %.0f ms",
             composed.mode,
             retrieval.verdict,
             retrieval.best_score,
             len(composed.citations),
+            usage.get("total_tokens", 0),
+            usage.get("prompt_tokens", 0),
+            usage.get("completion_tokens", 0),
             (done - started) * 1000,
         )
         return Answer(
@@ -156,7 +216,8 @@ class AnswerService:
             verdict=retrieval.verdict.value,
             search_query=retrieval.query,
             note=composed.note,
-            usage=composed.usage,
+            usage=usage,
+            dropped_markers=composed.dropped_markers,
         )
 
 
