@@ -14,7 +14,14 @@ from langchain_core.embeddings import Embeddings
 from rag import messages_nl as nl
 from rag.answer import Answer, Composer, RetrievedFragment
 from rag.embeddings import build_embedder
-from rag.index import IndexMissingError, IndexReport, SearchIndex, build_index
+from rag.index import (
+    IndexBusyError,
+    IndexMissingError,
+    IndexReport,
+    SearchIndex,
+    build_index,
+    current_build,
+)
 from rag.llm import QuestionRewriter, Usage, add_usage, build_composer, build_rewriter
 from rag.retrieval import HybridRetriever, Retrieval, VerdictThresholds
 from rag.settings import Settings
@@ -109,12 +116,22 @@ class AnswerService:
         return report
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> IndexReport:
-        """Incremental rebuild; the old index keeps answering until the swap."""
-        with self._lock:
+        """Incremental rebuild; the old index keeps answering until the swap.
+
+        Raises `IndexBusyError` when a build is already running (here or in another
+        process). Reloads whenever the live build on disk is not the one loaded, so an
+        index rebuilt by `aireport index` meanwhile is picked up too.
+        """
+        if not self._lock.acquire(blocking=False):
+            raise IndexBusyError("an index build is already running")
+        try:
             report = build_index(self.settings, self.embedder, progress)
-            if report.swapped or self._retriever is None:
+            live = current_build(self.settings.index_dir)
+            if self._retriever is None or self._retriever.index.path != live:
                 self.load()
             return report
+        finally:
+            self._lock.release()
 
     @property
     def usage_totals(self) -> dict[str, int]:

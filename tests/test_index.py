@@ -207,3 +207,37 @@ def test_fair_lock_serves_waiters_in_arrival_order():
     for t in threads:
         t.join()
     assert order == ["batch0", "question", "batch1", "batch2"]
+
+
+def test_service_picks_up_a_build_made_by_another_process(corpus, embedder):
+    service = AnswerService(corpus, embedder=embedder)
+    service.reindex()
+    assert set(service.index.episodes) == {"aaaaaaaaaaa", "bbbbbbbbbbb"}
+    # another process (here: a direct build) adds an episode behind the service's back
+    write_md_episode(corpus.transcripts_dir, "c.md", "ccccccccccc", "Aflevering C", 100, 9000)
+    build_index(corpus, embedder)
+    report = service.reindex()
+    assert not report.changed
+    assert "ccccccccccc" in service.index.episodes
+
+
+def test_second_reindex_in_the_same_process_is_refused(corpus, embedder):
+    import threading
+
+    from rag.index import IndexBusyError
+
+    service = AnswerService(corpus, embedder=embedder)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_progress(done: int, total: int) -> None:
+        started.set()
+        release.wait(10)
+
+    worker = threading.Thread(target=service.reindex, args=(slow_progress,))
+    worker.start()
+    assert started.wait(30)
+    with pytest.raises(IndexBusyError):
+        service.reindex()
+    release.set()
+    worker.join()
+    assert set(service.index.episodes) == {"aaaaaaaaaaa", "bbbbbbbbbbb"}
