@@ -42,6 +42,8 @@ from rag.transcripts import (
 )
 
 log = logging.getLogger(__name__)
+# bm25s sets its own logger to DEBUG, which would print through any root handler.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
