@@ -146,7 +146,7 @@ class ExtractiveComposer:
         if retrieval.verdict is Verdict.NOT_FOUND or not retrieval.fragments:
             return Composed(self._not_found(retrieval), False, [], self.mode)
         unsure = retrieval.verdict is Verdict.UNSURE
-        excerpts = pick_passages(retrieval, 2 if unsure else self.max_excerpts)
+        excerpts = pick_passages(retrieval, self.max_excerpts)
         citations = [passage_citation(n, ex) for n, ex in enumerate(excerpts, start=1)]
         lines = [f"{_display(ex.quote)} [{c.n}]" for ex, c in zip(excerpts, citations, strict=True)]
         intro = nl.EXTRACTIVE_UNSURE_INTRO if unsure else nl.EXTRACTIVE_FOUND_INTRO
