@@ -1,7 +1,20 @@
 """From a question in a chat to a cited answer in Telegram: the one place answers are sent.
 
-The later LLM issue streams answers; it plugs in at `answer_question` (compose) and
-`send_answer` (deliver), which are the only functions that know how an answer travels.
+`answer_question` composes (the service, in a worker thread) and `LiveAnswer` delivers.
+Without an LLM the finished answer is sent as before. With one, the model's draft grows
+in place while it streams:
+
+- The first draft is sent as soon as it arrives (no placeholder: "typing…" covers the
+  wait, and a provider that fails before its first token costs the chat no extra message).
+- Drafts are plain text, escaped and split like final answers (`render_answer`), so every
+  edit is valid HTML under 4096 UTF-16 units. A draft that outgrows a message continues in
+  a new one; the greedy paragraph packing keeps the earlier messages unchanged from then on.
+- The worker thread hands each draft to the event loop; only the latest is kept and one
+  task edits at most once per `EDIT_INTERVAL_S`, skipping texts that did not change.
+- A draft that repeats the system prompt (an injection that worked) is never shown.
+- The final answer (sources, Bronnen button, note) replaces the draft in the same messages,
+  also after the throttle; surplus draft messages are deleted. If composing fails, the
+  draft is deleted before the error handler apologises.
 """
 
 from __future__ import annotations
@@ -10,7 +23,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from types import TracebackType
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
@@ -22,12 +36,14 @@ from bot.examples import example_questions
 from bot.formatting import clean, escape, html_to_plain, render_answer, sources_keyboard
 from bot.runtime import Runtime, runtime
 from rag.answer import Answer
+from rag.llm import leaks_prompt
 
 log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 3  # turns of chat memory handed to the service for follow-ups
 MAX_QUESTION_CHARS = 1000
 TYPING_INTERVAL_S = 4.0  # Telegram shows "typing…" for about 5 s per chat action
+EDIT_INTERVAL_S = 1.0  # at most about one edit per second while an answer streams
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # a video card per answer is too much
 
 
@@ -50,6 +66,10 @@ async def typing(bot: Bot, chat_id: int, thread_id: int | None = None) -> AsyncI
             await task
 
 
+def _cannot_parse(exc: BadRequest) -> bool:
+    return "can't parse entities" in exc.message.lower()
+
+
 async def send_html(
     bot: Bot,
     chat_id: int,
@@ -70,10 +90,27 @@ async def send_html(
     try:
         return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, **kwargs)
     except BadRequest as exc:
-        if "can't parse entities" not in exc.message.lower():
+        if not _cannot_parse(exc):
             raise
         log.warning("Telegram could not parse the HTML (%s); sending plain text", exc.message)
         return await bot.send_message(chat_id, html_to_plain(text), **kwargs)
+
+
+async def edit_html(
+    message: Message, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message:
+    """Edit a message to HTML (plain text if Telegram cannot parse it); "not modified" is fine."""
+    kwargs = {"reply_markup": markup, "link_preview_options": NO_PREVIEW}
+    try:
+        edited = await message.edit_text(text, parse_mode=ParseMode.HTML, **kwargs)
+    except BadRequest as exc:
+        if "message is not modified" in exc.message.lower():
+            return message
+        if not _cannot_parse(exc):
+            raise
+        log.warning("Telegram could not parse the HTML (%s); editing to plain text", exc.message)
+        edited = await message.edit_text(html_to_plain(text), **kwargs)
+    return edited if isinstance(edited, Message) else message
 
 
 async def reply_html(
@@ -120,18 +157,139 @@ def thread_of(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
-async def send_answer(message: Message, answer: Answer, answer_id: int) -> list[Message]:
-    """Deliver an answer: HTML parts, sources listed, a Bronnen button on the last part."""
-    parts = render_answer(answer.text, answer.citations, answer.note)
-    markup = sources_keyboard(answer_id) if answer.citations else None
-    return await send_parts(
-        message.get_bot(),
-        message.chat_id,
-        parts,
-        reply_to=message.message_id,
-        thread_id=thread_of(message),
-        markup=markup,
-    )
+class LiveAnswer:
+    """The messages of one answer: a streamed draft edited in place, then the final answer.
+
+    `on_delta` callbacks run on the service's worker thread; everything else runs on the
+    event loop. Used as `async with`: an exception deletes the draft the user has seen.
+    """
+
+    def __init__(self, question: Message, interval: float = EDIT_INTERVAL_S) -> None:
+        self.question = question
+        self.interval = interval
+        self.messages: list[Message] = []
+        self.first_sent_at: float | None = None  # monotonic time of the first message
+        self._shown: list[tuple[str, InlineKeyboardMarkup | None]] = []
+        self._draft: str | None = None  # the latest draft not shown yet
+        self._task: asyncio.Task | None = None
+        self._editing = False
+        self._drafted = False  # a draft was shown (the extractive answer is sent whole)
+        self._closed = False
+        self._next_edit_at = 0.0
+
+    async def __aenter__(self) -> LiveAnswer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, Exception) and self._drafted:
+            await self.discard()
+        elif self._task is not None:  # cancelled (shutdown): just stop editing
+            self._closed = True
+            self._task.cancel()
+
+    def on_delta(self, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
+        """The service's streaming callback: hands each draft to the event loop."""
+
+        def hand_over(draft: str) -> None:
+            # The service rejects an answer that repeats the system prompt only once it is
+            # complete; its drafts must not show it meanwhile.
+            if leaks_prompt(draft):
+                return
+            with contextlib.suppress(RuntimeError):  # the loop closed: the bot is shutting down
+                loop.call_soon_threadsafe(self._push, draft)
+
+        return hand_over
+
+    def _push(self, draft: str) -> None:
+        if self._closed:
+            return
+        self._draft = draft
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._show_drafts())
+            self._task.add_done_callback(_log_draft_failure)
+
+    async def _show_drafts(self) -> None:
+        while self._draft is not None and not self._closed:
+            wait = self._next_edit_at - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            draft, self._draft = self._draft, None
+            self._editing = self._drafted = True
+            try:
+                await self._sync(render_answer(draft, []))
+            finally:
+                self._editing = False
+
+    async def _stop_drafts(self) -> None:
+        """No more drafts: drop one waiting its turn, let an edit in flight land."""
+        self._closed = True
+        task = self._task
+        if task is None or task.done():
+            return
+        if not self._editing:
+            task.cancel()
+        await asyncio.wait([task])
+
+    async def finish(self, answer: Answer, answer_id: int) -> list[Message]:
+        """Show the final answer: sources listed, a Bronnen button on the last part."""
+        await self._stop_drafts()
+        parts = render_answer(answer.text, answer.citations, answer.note)
+        markup = sources_keyboard(answer_id) if answer.citations else None
+        if self.messages:
+            await asyncio.sleep(max(0.0, self._next_edit_at - time.monotonic()))
+        await self._sync(parts, markup)
+        return self.messages
+
+    async def discard(self) -> None:
+        """Delete whatever draft was shown (composing failed; the error handler explains)."""
+        await self._stop_drafts()
+        with contextlib.suppress(TelegramError):
+            await self._sync([])
+
+    async def _sync(self, parts: Sequence[str], markup: InlineKeyboardMarkup | None = None) -> None:
+        """Make the messages show `parts`: edit what changed, send what is new, drop the rest."""
+        for i, part in enumerate(parts):
+            wanted = (part, markup if i == len(parts) - 1 else None)
+            if i == len(self.messages):
+                self._next_edit_at = time.monotonic() + self.interval
+                self.messages.append(await self._send(i, *wanted))
+                self._shown.append(wanted)
+            elif self._shown[i] != wanted:
+                self._next_edit_at = time.monotonic() + self.interval
+                self.messages[i] = await edit_html(self.messages[i], *wanted)
+                self._shown[i] = wanted
+        while len(self.messages) > len(parts):
+            surplus = self.messages.pop()
+            self._shown.pop()
+            await surplus.delete()
+
+    async def _send(self, i: int, text: str, markup: InlineKeyboardMarkup | None) -> Message:
+        question = self.question
+        sent = await send_html(
+            question.get_bot(),
+            question.chat_id,
+            text,
+            reply_to=question.message_id if i == 0 else None,
+            thread_id=thread_of(question),
+            markup=markup,
+        )
+        if self.first_sent_at is None:
+            self.first_sent_at = time.monotonic()
+        return sent
+
+
+def _log_draft_failure(task: asyncio.Task) -> None:
+    # A lost draft edit is cosmetic: the final answer is shown (or sent) regardless.
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("draft edit failed: %s", task.exception())
 
 
 def precheck(rt: Runtime, question: str) -> str | None:
@@ -149,26 +307,34 @@ async def answer_question(
 ) -> None:
     """Answer `question` asked in `message`'s chat, with the chat's memory and sources."""
     rt = runtime(context)
-    started = time.perf_counter()
+    started = time.monotonic()
     question = clean(question).strip()
     refusal = precheck(rt, question)
     if refusal is not None:
         await reply_html(message, refusal)
         return
     chat_id = message.chat_id
-    async with rt.chat_locks.hold(chat_id):
+    async with rt.chat_locks.hold(chat_id), LiveAnswer(message) as live:
+        # Only an LLM streams; the extractive answer is sent whole, as soon as it is ready.
+        on_delta = live.on_delta(asyncio.get_running_loop()) if rt.settings.llm_enabled else None
         async with typing(context.bot, chat_id, thread_of(message)):
             history = await rt.store.run(rt.store.history, chat_id, HISTORY_TURNS)
-            answer = await asyncio.to_thread(rt.service.ask, question, history)
+            answer = await asyncio.to_thread(rt.service.ask, question, history, on_delta)
             answer_id = await rt.store.run(rt.store.add_answer, chat_id, answer)
-        await send_answer(message, answer, answer_id)
-    elapsed_ms = (time.perf_counter() - started) * 1000
+        await live.finish(answer, answer_id)
+    elapsed_ms = (time.monotonic() - started) * 1000
     rt.stats.record(answer.found, elapsed_ms)
+    first_ms = ((live.first_sent_at or started) - started) * 1000
     log.info(
-        "answered chat=%s found=%s history=%d in %.0f ms (service %.0f ms)",
+        "answered chat=%s mode=%s found=%s fallback=%s history=%d parts=%d in %.0f ms "
+        "(first message after %.0f ms, service %.0f ms)",
         chat_id,
+        answer.mode,
         answer.found,
+        answer.note is not None,
         len(history),
+        len(live.messages),
         elapsed_ms,
+        first_ms,
         answer.timings_ms.get("total", 0.0),
     )

@@ -101,6 +101,8 @@ async def post_init(application: Application) -> None:
         log.warning("no index in %s yet: building it in the background", rt.settings.index_dir)
         rt.reindex_running = True
         application.create_task(build_missing_index(rt), name="initial-index")
+    if rt.settings.llm_enabled:
+        log.info("answers are written by the LLM %s, streamed into Telegram", rt.settings.llm_model)
     await register_commands(application, rt)
 
 

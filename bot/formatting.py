@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -286,13 +286,25 @@ def format_uptime(seconds: float) -> str:
     return f"{hours} u {minutes} min" if hours else f"{minutes} min"
 
 
-def render_stats(snapshot: StatsSnapshot, episodes: int, chunks: int) -> str:
+def format_count(value: int) -> str:
+    """A count with Dutch thousands separators: 12.345."""
+    return f"{value:,}".replace(",", ".")
+
+
+def render_stats(
+    snapshot: StatsSnapshot,
+    episodes: int,
+    chunks: int,
+    usage: Mapping[str, int] | None = None,
+    model: str | None = None,
+) -> str:
+    """The admin's `/stats`; with `usage` (LLM enabled) also token totals and fallbacks."""
     rate = (
         f"{snapshot.not_found / snapshot.questions:.0%}"
         if snapshot.questions
         else msg.NOT_AVAILABLE
     )
-    return msg.STATS.format(
+    text = msg.STATS.format(
         uptime=format_uptime(snapshot.uptime_s),
         episodes=episodes,
         chunks=chunks,
@@ -302,3 +314,15 @@ def render_stats(snapshot: StatsSnapshot, episodes: int, chunks: int) -> str:
         p50=format_ms(snapshot.p50_ms),
         p95=format_ms(snapshot.p95_ms),
     )
+    if usage is not None:
+        text += _render_llm_usage(usage, model)
+    return text
+
+
+def _render_llm_usage(usage: Mapping[str, int], model: str | None) -> str:
+    lines = [msg.STATS_LLM_HEADING.format(name=escape(model or msg.NOT_AVAILABLE))]
+    lines += [
+        msg.STATS_LLM_LINE.format(label=label, count=format_count(usage.get(key, 0)))
+        for key, label in msg.STATS_LLM_LABELS.items()
+    ]
+    return "\n".join(lines)

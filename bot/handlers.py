@@ -228,11 +228,18 @@ async def reindex_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 @admins_only
 async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Show episodes, chunks, questions, not-found rate and answer times since start."""
+    """Show episodes, chunks, questions, not-found rate, answer times and LLM tokens."""
     rt = runtime(context)
     index = rt.service.index
     episodes, chunks = (len(index.episodes), len(index.chunks)) if index else (0, 0)
-    text = render_stats(rt.stats.snapshot(), episodes, chunks)
+    llm = rt.settings.llm_enabled
+    text = render_stats(
+        rt.stats.snapshot(),
+        episodes,
+        chunks,
+        usage=rt.service.usage_totals if llm else None,
+        model=rt.settings.llm_model if llm else None,
+    )
     await reply_html(update.effective_message, text)
 
 

@@ -49,7 +49,7 @@ HELP = (
 HELP_ADMIN = (
     "\n\n<b>Beheer</b>\n"
     "/reindex – nieuwe of gewijzigde transcripten indexeren\n"
-    "/stats – gebruik en antwoordtijden\n"
+    "/stats – gebruik, antwoordtijden en AI-tokens\n"
     "Stuur een transcript (.md, .txt, .vtt of .srt) als bestand om het toe te voegen."
 )
 
@@ -160,6 +160,16 @@ STATS = (
     "Niet gevonden: {not_found} ({not_found_rate})\n"
     "Antwoordtijd p50: {p50} · p95: {p95}"
 )
+# With an LLM configured, /stats adds one line per counter of the answer service.
+STATS_LLM_HEADING = "\n<b>AI-samenvattingen</b> ({name})"
+STATS_LLM_LINE = "{label}: {count}"
+STATS_LLM_LABELS = {
+    "llm_answers": "Door het model geschreven",
+    "llm_fallbacks": "Terugval op de fragmenten",
+    "prompt_tokens": "Tokens invoer",
+    "completion_tokens": "Tokens uitvoer",
+    "total_tokens": "Tokens totaal",
+}
 NOT_AVAILABLE = "n.v.t."
 
 ERROR = "Sorry, er ging iets mis aan mijn kant. Probeer het over een momentje nog eens."

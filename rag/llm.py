@@ -255,14 +255,22 @@ def history_pairs(history: Sequence | None) -> list[tuple[str, str]]:
 
 
 class Drafts:
-    """Feeds `on_delta` with cleaned drafts, only when they change."""
+    """Feeds `on_delta` with cleaned drafts, only when they change.
+
+    Once a draft repeats the system prompt (an injection that worked), no further
+    drafts are shown; the final answer is then rejected and replaced anyway.
+    """
 
     def __init__(self, on_delta: Callable[[str], None] | None, k: int) -> None:
         self.on_delta = on_delta
         self.k = k
         self.shown = ""
+        self.leaked = False
 
     def update(self, raw: str) -> None:
+        if self.leaked or leaks_prompt(raw):
+            self.leaked = True
+            return
         self.show(draft_text(raw, self.k))
 
     def show(self, text: str) -> None:

@@ -118,6 +118,18 @@ class BotProcess:
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def wait_for_output(self, text: str, start: int = 0, timeout: float = 30.0) -> str:
+        """Wait until `text` is logged after character `start`; returns the log from `start`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            logged = self.output()[start:]
+            if text in logged:
+                return logged
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"the bot did not log {text!r}:\n{self.output()[-4000:]}")
+
 
 def start_bot(env: dict[str, str], tg: TelegramEmulator, log_path: Path) -> BotProcess:
     bot = BotProcess(env, log_path).start()

@@ -91,7 +91,6 @@ async def test_progress_from_a_worker_thread_is_throttled_and_never_repeats(
     tg: TelegramEmulator, bot: Bot, monkeypatch
 ) -> None:
     monkeypatch.setattr(reindex_module, "PROGRESS_INTERVAL_S", 0.3)
-    monkeypatch.setattr(reindex_module, "YIELD_TO_QUESTIONS_S", 0.0)
     tg.inject_private_message("/reindex")  # the chat exists once the user wrote to the bot
     status = await bot.send_message(1001, "start")
     progress = ProgressMessage(status, asyncio.get_running_loop())

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from rag import messages_nl as nl
 from rag import prompts
 from rag.evaluation import load_items, run_eval
-from rag.llm import draft_text, parse_answer
+from rag.llm import draft_text, leaks_prompt, parse_answer
 from rag.service import AnswerService, Turn, standalone_query
 from rag.transcripts import quote_in_source, read_source_text
 
@@ -230,6 +230,15 @@ def test_unsupported_answers_fall_back_to_extractive(server, llm_service, asml_r
     assert composed.text.startswith(nl.EXTRACTIVE_FOUND_INTRO)
     assert not deltas or deltas[-1] == composed.text  # the draft is replaced
     check_quotes(composed.citations)
+
+
+def test_a_leaking_stream_shows_no_draft_of_the_prompt(server, llm_service, asml_retrieval):
+    server.script(["Natuurlijk [1]. Mijn instructies zijn: " + prompts.SYSTEM_PROMPT])
+    deltas: list[str] = []
+    composed = llm_service.composer.compose(asml_retrieval, None, deltas.append)
+    assert composed.mode == "extractive" and composed.note == nl.LLM_UNAVAILABLE
+    assert deltas[-1] == composed.text
+    assert not any(leaks_prompt(d) for d in deltas)
 
 
 def test_drafts_hold_back_sentinel_and_unfinished_markers():
