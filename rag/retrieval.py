@@ -9,6 +9,7 @@ compete. A verdict says whether the archive answers the question at all.
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from dataclasses import dataclass, field
@@ -206,21 +207,24 @@ class HybridRetriever:
         taken: list[int] = []
         per_episode: dict[str, int] = {}
         words = 0
-        remaining = set(range(len(chunks)))
-        while remaining and len(taken) < self.max_fragments:
-            best = max(
-                remaining,
-                key=lambda i: (
-                    fused[i] * EPISODE_DIVERSITY ** per_episode.get(chunks[i].episode_id, 0)
-                ),
-            )
-            remaining.discard(best)
+        # A max-heap of (penalised score, chunk, how many of its episode's chunks were
+        # taken when the score was computed); stale entries are re-scored lazily, so
+        # this stays O(n log n) on a large archive.
+        heap = [(-float(fused[i]), i, 0) for i in range(len(chunks))]
+        heapq.heapify(heap)
+        while heap and len(taken) < self.max_fragments:
+            _, best, seen = heapq.heappop(heap)
+            episode = chunks[best].episode_id
+            count = per_episode.get(episode, 0)
+            if seen != count:
+                heapq.heappush(heap, (-float(fused[best]) * EPISODE_DIVERSITY**count, best, count))
+                continue
             new_words = self._new_words(best, taken)
             if taken and words + new_words > self.context_words:
                 continue
             taken.append(best)
             words += new_words
-            per_episode[chunks[best].episode_id] = per_episode.get(chunks[best].episode_id, 0) + 1
+            per_episode[episode] = count + 1
         return [
             Fragment(
                 rank=rank,
