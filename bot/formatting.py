@@ -13,6 +13,7 @@ from telegram.constants import MessageLimit
 
 from bot import messages as msg
 from rag.messages_nl import skip_reason
+from rag.transcripts import format_moment as format_time
 
 if TYPE_CHECKING:
     from bot.stats import StatsSnapshot
@@ -75,16 +76,6 @@ def link(title: str, url: str | None) -> str:
     if url and url.startswith(("https://", "http://")):
         return f'<a href="{html.escape(clean(url), quote=True)}">{label}</a>'
     return label
-
-
-def format_time(seconds: float | None) -> str | None:
-    """`m:ss` or `h:mm:ss`; None when the moment is unknown."""
-    if seconds is None:
-        return None
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def html_to_plain(text: str) -> str:

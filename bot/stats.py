@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from dataclasses import dataclass
 
+from rag.evaluation import percentile
+
+__all__ = ["MAX_SAMPLES", "Stats", "StatsSnapshot", "percentile"]
+
 MAX_SAMPLES = 10_000
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 @dataclass(frozen=True)

@@ -76,10 +76,10 @@ def _warm_latency(service: AnswerService, questions: list[str], repeat: int) -> 
             search.append(answer.timings_ms["retrieve"])
             total.append(answer.timings_ms["total"])
     return {
-        "retrieve_p50": percentile(search, 0.5),
-        "retrieve_p95": percentile(search, 0.95),
-        "ask_p50": percentile(total, 0.5),
-        "ask_p95": percentile(total, 0.95),
+        "retrieve_p50": percentile(search, 50),
+        "retrieve_p95": percentile(search, 95),
+        "ask_p50": percentile(total, 50),
+        "ask_p95": percentile(total, 95),
     }
 
 

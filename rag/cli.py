@@ -18,16 +18,9 @@ from rag.answer import Answer
 from rag.index import IndexBusyError, IndexReport
 from rag.service import AnswerService, Turn
 from rag.settings import Settings
+from rag.transcripts import format_moment
 
 log = logging.getLogger("aireport")
-
-
-def format_time(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def format_answer(answer: Answer) -> str:
@@ -44,7 +37,7 @@ def format_sources(answer: Answer) -> list[str]:
         return []
     lines = ["", "Bronnen:"]
     for c in answer.citations:
-        moment = format_time(c.start_time)
+        moment = format_moment(c.start_time)
         where = f" (op {moment})" if moment else ""
         lines.append(f"[{c.n}] {c.title}{where}")
         if c.url:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -105,12 +105,13 @@ def _mean(values: Iterable[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
     if not values:
-        return 0.0
+        return None
     ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[k]
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
 
 
 class CitationChecker:
@@ -193,8 +194,8 @@ def summarise(results: list[ItemResult]) -> Summary:
         citation_validity=(sum(r.citations_valid for r in results) / cited) if cited else None,
         marker_validity=(sum(r.markers_valid for r in results) / markers) if markers else None,
         llm_share=_mean(r.answer.mode == "llm" for r in results),
-        latency_p50_ms=percentile(latencies, 0.5),
-        latency_p95_ms=percentile(latencies, 0.95),
+        latency_p50_ms=percentile(latencies, 50) or 0.0,
+        latency_p95_ms=percentile(latencies, 95) or 0.0,
     )
 
 
@@ -252,7 +253,3 @@ def format_report(overall: Summary, groups: dict[str, Summary], mode: str) -> st
 
 def summary_json(overall: Summary, groups: dict[str, Summary]) -> dict:
     return {"overall": overall.__dict__, "groups": {k: v.__dict__ for k, v in groups.items()}}
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0

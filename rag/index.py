@@ -37,6 +37,7 @@ from rag.transcripts import (
     Episode,
     Skipped,
     TranscriptError,
+    deep_link,
     list_transcript_files,
     parse_file,
 )
@@ -70,12 +71,7 @@ class EpisodeInfo:
     words: int
 
     def link(self, seconds: float | None = None) -> str | None:
-        if not self.url:
-            return None
-        if seconds is None:
-            return self.url
-        sep = "&" if "?" in self.url else "?"
-        return f"{self.url}{sep}t={int(seconds)}s"
+        return deep_link(self.url, seconds)
 
     @classmethod
     def of(cls, episode: Episode) -> EpisodeInfo:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 
 from rag.text import clean_caption
+from rag.transcripts import format_moment
 
 # The answer starts with this when the fragments do not answer the question.
 NOT_FOUND_SENTINEL = "GEEN_ANTWOORD"
@@ -94,14 +95,6 @@ def as_data(text: str, limit: int | None = None) -> str:
 
 def _attribute(text: str) -> str:
     return as_data(text).replace('"', "'").replace("<", "").replace(">", "")
-
-
-def format_moment(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def fragment_block(n: int, title: str, start_time: float | None, text: str) -> str:

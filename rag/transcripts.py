@@ -72,13 +72,24 @@ class Episode:
         return self.word_times[word_index] if self.word_times else None
 
     def link(self, seconds: float | None = None) -> str | None:
-        """Episode URL, deep-linked to `seconds` when both are known."""
-        if not self.url:
-            return None
-        if seconds is None:
-            return self.url
-        sep = "&" if "?" in self.url else "?"
-        return f"{self.url}{sep}t={int(seconds)}s"
+        return deep_link(self.url, seconds)
+
+
+def deep_link(url: str | None, seconds: float | None = None) -> str | None:
+    """Episode URL, deep-linked to `seconds` (YouTube's `t=`) when both are known."""
+    if not url or seconds is None:
+        return url
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}t={int(seconds)}s"
+
+
+def format_moment(seconds: float | None) -> str | None:
+    """`m:ss` or `h:mm:ss`; None when the moment is unknown."""
+    if seconds is None:
+        return None
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def read_source_text(path: Path, max_bytes: int | None = None) -> str:
