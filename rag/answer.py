@@ -69,6 +69,7 @@ class Answer:
     note: str | None = None
     usage: dict[str, int] = field(default_factory=dict)  # prompt/completion/total tokens
     dropped_markers: int = 0
+    verdict_score: float | None = None  # the score the verdict was read from
 
     def to_json(self) -> dict:
         """The machine-readable contract of `aireport ask --json`."""
@@ -76,6 +77,7 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "found": self.found,
+            "verdict": self.verdict,
             "mode": self.mode,
             "citations": [asdict(c) for c in self.citations],
             "retrieved": [asdict(r) for r in self.retrieved],

@@ -121,18 +121,37 @@ class MarkovChain:
         return " ".join(out[:n])
 
 
-def write_synthetic(folder: Path, source: Path, episodes: int, words: int) -> None:
+def write_synthetic(
+    folder: Path, source: Path, episodes: int, words: int, prefix: str = ""
+) -> None:
     sample = parse_file(source)
     chain = MarkovChain(sample.span_text(0, len(sample.words)).split())
     for n in range(episodes):
         video_id = f"syn{n:08d}"
-        (folder / f"{n:03d}_{video_id}.md").write_text(
+        (folder / f"{prefix}{n:03d}_{video_id}.md").write_text(
             f"# Synthetische aflevering {n}: AI Report\n\n"
             f"**Source:** [YouTube](https://www.youtube.com/watch?v={video_id})\n"
             f"**Video ID:** {video_id}\n**Tags:** #synthetic\n\n---\n\n## Transcript\n\n"
             f"{chain.generate(words)}\n",
             encoding="utf-8",
         )
+
+
+def with_distractors(settings: Settings, episodes: int, cache_dir: Path) -> Settings:
+    """Settings for a copy of the corpus plus `episodes` synthetic episodes (2,000 words).
+
+    The folder is kept under `cache_dir` so a second run reindexes nothing."""
+    root = cache_dir / f"distractors-{episodes}"
+    transcripts = root / "transcripts"
+    transcripts.mkdir(parents=True, exist_ok=True)
+    sources = list_transcript_files(settings.transcripts_dir)
+    for stale in transcripts.iterdir():
+        stale.unlink()
+    for source in sources:
+        shutil.copyfile(source, transcripts / source.name)
+    if sources:
+        write_synthetic(transcripts, sources[0], episodes, 2000, prefix="zz_")
+    return settings.model_copy(update={"transcripts_dir": transcripts, "index_dir": root / "index"})
 
 
 def bench_scale(settings: Settings, episodes: int, words: int, work: Path) -> dict[str, float]:

@@ -43,6 +43,14 @@ class Unit:
     end_char: int
     start_time: float | None
     text: str
+    # The source text between this unit and the next (usually one space), so a run of
+    # units can be put back together exactly as it stands in the file.
+    gap_after: str = ""
+
+
+def join_units(units: list[Unit]) -> str:
+    """Text of consecutive units as in the source (prose) or as joined cue words."""
+    return "".join(u.text + u.gap_after for u in units[:-1]) + (units[-1].text if units else "")
 
 
 @dataclass
@@ -82,6 +90,10 @@ def make_units(episode: Episode, config: ChunkerConfig) -> list[Unit]:
                 start_time=episode.time_at(first),
                 text=episode.span_text(first, last),
             )
+        )
+    for unit, following in zip(units, units[1:], strict=False):
+        unit.gap_after = (
+            " " if episode.timestamped else episode.text[unit.end_char : following.start_char]
         )
     # A tiny tail unit quotes badly: fold it into its predecessor.
     if len(units) > 1 and units[-1].last_word - units[-1].first_word < config.unit_words // 3:

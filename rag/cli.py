@@ -196,30 +196,18 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
-    from rag.evaluation import format_report as eval_report
-    from rag.evaluation import load_items, run_eval, summary_json
+    from rag.evaluation import EvalSuite
 
-    items = load_items(Path(args.file))
-    service = open_service(settings)
-
-    def show(result) -> None:
-        if args.verbose:
-            status = "found" if result.answer.found else "not found"
-            print(
-                f"{result.item.id}: {status} ({result.answer.verdict}) spans={result.span_ranks} "
-                f"facts={result.facts_found}/{len(result.item.key_facts)}",
-                file=sys.stderr,
-            )
-
-    overall, groups, _ = run_eval(items, service.ask, settings.transcripts_dir, show)
-    mode = service.composer.mode
-    if args.json:
-        summary = {"mode": mode, **summary_json(overall, groups)}
-        print(json.dumps({**summary, "usage": service.usage_totals}, indent=2))
-    else:
-        print(eval_report(overall, groups, mode))
-        if settings.llm_enabled:
-            print(f"model: {settings.llm_model}; LLM usage: {service.usage_totals}")
+    suite = EvalSuite(
+        settings,
+        [Path(f) for f in args.files],
+        cache_dir=Path(args.cache_dir),
+        verbose=args.verbose,
+    )
+    suite.run(open_service(settings), baseline=args.baseline, distractors=args.distractors)
+    if args.folds:
+        suite.cross_validate(args.folds)
+    print(json.dumps(suite.as_json(), indent=2) if args.json else suite.report())
     return 0
 
 
@@ -257,9 +245,27 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_chat
     )
 
-    ev = sub.add_parser("eval", help="measure retrieval and answers on a JSONL question set")
-    ev.add_argument("file")
+    ev = sub.add_parser("eval", help="measure retrieval and answers on JSONL question sets")
+    ev.add_argument("files", nargs="+", metavar="FILE")
     ev.add_argument("--json", action="store_true")
+    ev.add_argument(
+        "--baseline", action="store_true", help="also run LangChain's tutorial pipeline"
+    )
+    ev.add_argument(
+        "--distractors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure with N synthetic episodes added to a copy of the corpus",
+    )
+    ev.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        metavar="K",
+        help="cross-validate the found/unsure cut-offs on the first file with K folds",
+    )
+    ev.add_argument("--cache-dir", default="data/eval-cache", help="distractor corpus and vectors")
     ev.set_defaults(func=cmd_eval)
 
     bench = sub.add_parser("bench", help="speed and memory benchmarks")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -253,3 +254,148 @@ def format_report(overall: Summary, groups: dict[str, Summary], mode: str) -> st
 
 def summary_json(overall: Summary, groups: dict[str, Summary]) -> dict:
     return {"overall": overall.__dict__, "groups": {k: v.__dict__ for k, v in groups.items()}}
+
+
+@dataclass
+class Headline:
+    """The numbers the README reports per question set, pipeline and corpus."""
+
+    label: str
+    n: int
+    recall: float | None
+    paraphrase_recall: float | None
+    multi_all: float | None
+    mrr: float | None
+    refused: float | None  # unanswerable: not found or hedged
+    clean_not_found: float | None  # unanswerable: verdict not_found
+    doubted: float | None  # answerable: hedged or not found
+    facts: float | None
+    p50_ms: float | None
+
+
+def headline(label: str, results: list[ItemResult], answers: bool = True) -> Headline:
+    """Headline numbers; `answers=False` for retrieval-only pipelines (the baseline)."""
+    answerable = [r for r in results if r.item.answerable]
+    unanswerable = [r for r in results if not r.item.answerable]
+    para = [rank for r in answerable if r.item.style == "paraphrase" for rank in r.span_ranks]
+    multi = [r for r in answerable if len(r.span_ranks) > 1]
+    s = summarise(results)
+    return Headline(
+        label=label,
+        n=len(results),
+        recall=s.recall,
+        paraphrase_recall=_mean(rank is not None for rank in para),
+        multi_all=_mean(all(x is not None for x in r.span_ranks) for r in multi),
+        mrr=s.mrr,
+        refused=s.refusal_rate if answers else None,
+        clean_not_found=_mean(not r.answer.found for r in unanswerable) if answers else None,
+        doubted=_mean(not r.answer.found or r.hedged for r in answerable) if answers else None,
+        facts=s.key_fact_coverage if answers else None,
+        p50_ms=s.latency_p50_ms if answers else None,
+    )
+
+
+HEADLINE_COLUMNS = (
+    ("recall", "recall"),
+    ("paraphrase_recall", "para"),
+    ("multi_all", "multi"),
+    ("mrr", "mrr"),
+    ("refused", "refuse"),
+    ("clean_not_found", "notfnd"),
+    ("doubted", "doubt"),
+    ("facts", "facts"),
+)
+
+
+def format_headlines(rows: list[Headline]) -> str:
+    width = max(len(r.label) for r in rows) + 1
+    head = f"{'':<{width}} {'n':>4} " + " ".join(f"{name:>6}" for _, name in HEADLINE_COLUMNS)
+    lines = [head + f" {'p50ms':>6}"]
+    for r in rows:
+        cells = " ".join(f"{_fmt(getattr(r, key)):>6}" for key, _ in HEADLINE_COLUMNS)
+        p50 = "     -" if r.p50_ms is None else f"{r.p50_ms:>6.0f}"
+        lines.append(f"{r.label:<{width}} {r.n:>4} {cells} {p50}")
+    lines.append(
+        "recall: evidence spans inside the context; para: same, paraphrased questions; multi: "
+        "multi-passage questions with every span in the context; refuse: unanswerable answered "
+        "'not found' or hedged; notfnd: unanswerable answered a clean 'not found'; doubt: "
+        "answerable answered with the hedge or 'not found'; facts: key facts in the answer text."
+    )
+    return "\n".join(lines)
+
+
+class EvalSuite:
+    """`aireport eval`: question sets x (the product, the baseline) x (corpus, + distractors)."""
+
+    def __init__(self, settings, files: list[Path], cache_dir: Path, verbose: bool = False) -> None:
+        self.settings = settings
+        self.sets = [(path.stem, load_items(path)) for path in files]
+        self.cache_dir = cache_dir
+        self.verbose = verbose
+        self.mode = "-"
+        self.rows: list[Headline] = []
+        self.details: list[str] = []
+        self.results: dict[str, list[ItemResult]] = {}
+        self.cv_report: str | None = None
+
+    def run(self, service, baseline: bool = False, distractors: int = 0) -> None:
+        from rag.bench import with_distractors
+        from rag.service import AnswerService
+
+        self.mode = service.composer.mode
+        self._run_corpus(service, "", baseline)
+        if distractors:
+            extended = with_distractors(self.settings, distractors, self.cache_dir)
+            other = AnswerService(extended, service.embedder, service.composer, service.rewriter)
+            print(f"indexing the corpus + {distractors} distractor episodes…", file=sys.stderr)
+            other.reindex()
+            self._run_corpus(other, f" +{distractors}", baseline)
+
+    def _run_corpus(self, service, suffix: str, baseline: bool) -> None:
+        from rag.baseline import TutorialBaseline
+
+        folder = service.settings.transcripts_dir
+        for name, items in self.sets:
+            print(f"asking {name}{suffix} ({len(items)} questions)…", file=sys.stderr)
+            overall, groups, results = run_eval(items, service.ask, folder, self._show)
+            self.rows.append(headline(f"{name}{suffix} vraagbaak", results))
+            if not suffix:
+                self.results[name] = results
+                self.details.append(f"{name}:\n{format_report(overall, groups, self.mode)}")
+        if baseline:
+            base = TutorialBaseline(folder, service.embedder, service.context_words, self.cache_dir)
+            for name, items in self.sets:
+                _, _, results = run_eval(items, base.ask, folder)
+                self.rows.append(headline(f"{name}{suffix} baseline", results, answers=False))
+
+    def _show(self, result: ItemResult) -> None:
+        if self.verbose:
+            a = result.answer
+            print(
+                f"{result.item.id}: {a.verdict} score={a.verdict_score or 0:.3f} "
+                f"spans={result.span_ranks} facts={result.facts_found}/"
+                f"{len(result.item.key_facts)}",
+                file=sys.stderr,
+            )
+
+    def cross_validate(self, folds: int) -> None:
+        from rag.calibration import cross_validate
+
+        name, _ = self.sets[0]
+        self.cv_report = cross_validate(self.results[name], folds)
+
+    def report(self) -> str:
+        order = {name: i for i, (name, _) in enumerate(self.sets)}
+        rows = sorted(self.rows, key=lambda r: ("+" in r.label, order[r.label.split()[0]]))
+        parts = [f"mode: {self.mode}", format_headlines(rows), *self.details]
+        if self.cv_report:
+            parts.append(self.cv_report)
+        return "\n\n".join(parts)
+
+    def as_json(self) -> dict:
+        return {
+            "mode": self.mode,
+            "headlines": [r.__dict__ for r in self.rows],
+            "sets": {name: summary_json(summarise(res), {}) for name, res in self.results.items()},
+            "cross_validation": self.cv_report,
+        }

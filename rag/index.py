@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG, which would print through any root handler.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: units carry gap_after; BM25 over units too
 CURRENT_FILE = "CURRENT"
 ProgressFn = Callable[[int, int], None]
 
@@ -121,6 +121,7 @@ class SearchIndex:
         unit_vectors: faiss.Index,
         chunk_vectors: faiss.Index,
         bm25: bm25s.BM25 | None,
+        unit_bm25: bm25s.BM25 | None = None,
     ) -> None:
         self.path = path
         self.manifest = manifest
@@ -130,6 +131,7 @@ class SearchIndex:
         self.unit_vectors = unit_vectors
         self.chunk_vectors = chunk_vectors
         self.bm25 = bm25
+        self.unit_bm25 = unit_bm25
         # Global unit position of each episode's unit 0, so chunk.first_unit maps to a row.
         self.unit_base: dict[str, int] = {}
         for row, unit in enumerate(units):
@@ -158,7 +160,10 @@ class SearchIndex:
         episodes = [EpisodeInfo(**e) for e in _read_json(build / "episodes.json")]
         units = [Unit(**u) for u in _read_json(build / "units.json")]
         chunks = [Chunk(**c) for c in _read_json(build / "chunks.json")]
-        bm25 = bm25s.BM25.load(str(build / "bm25"), allow_pickle=False) if chunks else None
+        bm25 = unit_bm25 = None
+        if chunks:
+            bm25 = bm25s.BM25.load(str(build / "bm25"), allow_pickle=False)
+            unit_bm25 = bm25s.BM25.load(str(build / "bm25_units"), allow_pickle=False)
         return cls(
             build,
             manifest,
@@ -168,6 +173,7 @@ class SearchIndex:
             faiss.read_index(str(build / "units.faiss")),
             faiss.read_index(str(build / "chunks.faiss")),
             bm25,
+            unit_bm25,
         )
 
 
@@ -373,9 +379,13 @@ def _write_build(index_dir: Path, parts, model: str, chunker: ChunkerConfig, rep
     faiss.write_index(_flat_index([p.unit_vectors for p in parts], dim), str(tmp / "units.faiss"))
     faiss.write_index(_flat_index([p.chunk_vectors for p in parts], dim), str(tmp / "chunks.faiss"))
     if chunks:
-        bm25 = bm25s.BM25()
-        bm25.index([search_tokens(c.text) or ["_"] for c in chunks], show_progress=False)
-        bm25.save(str(tmp / "bm25"), allow_pickle=False)
+        for folder, texts in (
+            ("bm25", [c.text for c in chunks]),
+            ("bm25_units", [u.text for u in units]),
+        ):
+            bm25 = bm25s.BM25()
+            bm25.index([search_tokens(t) or ["_"] for t in texts], show_progress=False)
+            bm25.save(str(tmp / folder), allow_pickle=False)
     manifest = {
         "format": FORMAT_VERSION,
         "embedding_model": model,

@@ -9,24 +9,24 @@ compete. A verdict says whether the archive answers the question at all.
 
 from __future__ import annotations
 
-import heapq
 import math
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.chunking import Chunk, Unit
+from rag.chunking import Chunk, Unit, join_units
 from rag.embeddings import embed_query
 from rag.index import EpisodeInfo, SearchIndex
+from rag.lexicon import Lexicon
 from rag.passages import Passage, locate_passages
 from rag.text import search_tokens
 
 RRF_K = 60
-# Each chunk already taken from an episode lowers the next one from it by this factor.
-EPISODE_DIVERSITY = 0.8
 
 
 class Verdict(StrEnum):
@@ -113,46 +113,122 @@ def _ranks(scores: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     return ranks
 
 
+# A second question after ", en" or "?" ("Op hoeveel gpu's …, en naar hoeveel …?").
+_PART_RE = re.compile(
+    r"\?\s+(?=\S)|[,;]\s*(?:en|maar|of)\s+(?=(?:wat|wie|welk|welke|hoe|hoeveel|waar|waarom|"
+    r"wanneer|waarvoor|waarmee|is|zijn|wordt|worden|kan|kun|heeft|hebben|moet|zou|gaat|doet)\b)"
+    r"|\s+en\s+(?=(?:wat|wie|welk|welke|hoe|hoeveel|waarom|wanneer|waarvoor)\b)",
+    re.IGNORECASE,
+)
+
+
+def split_question(question: str) -> list[str]:
+    """The parts of a multi-part question (empty when it has one part)."""
+    parts = [p.strip(" ,;?") for p in _PART_RE.split(question)]
+    parts = [p for p in parts if len(p.split()) >= 3]
+    return parts if len(parts) > 1 else []
+
+
+@dataclass
+class Window:
+    """Consecutive unit rows of one episode, grown around the units that matched."""
+
+    first: int
+    last: int  # exclusive
+    score: float
+
+
 class HybridRetriever:
-    """Find the fragments of the index that answer a question."""
+    """Find the fragments of the index that answer a question.
+
+    Units (~40 words) are ranked by reciprocal rank fusion of four signals: the unit's
+    own cosine and BM25, and the cosine and BM25 of the best chunk (~320 words) holding
+    it, which says whether the surroundings are on topic too. The best units are grown
+    into windows (one unit before, one after: "small-to-big"), merged when they touch,
+    and taken until the word budget is spent, so the context holds several short,
+    non-adjacent fragments instead of a few long ones. Multi-part questions are also
+    searched part by part; each unit keeps its best fused score over the queries.
+    """
 
     def __init__(
         self,
         index: SearchIndex,
         embedder: Embeddings,
         context_words: int = 1500,
-        max_fragments: int = 6,
+        max_fragments: int = 12,
         thresholds: VerdictThresholds | None = None,
+        lexicon: Lexicon | None = None,
+        window: tuple[int, int] = (1, 1),
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.context_words = context_words
         self.max_fragments = max_fragments
         self.thresholds = thresholds or VerdictThresholds()
+        self.lexicon = lexicon or Lexicon()
+        self.window = window
         self._unit_matrix = index.unit_vector_matrix()
         self._unit_chunk_rows = [list(index.chunk_unit_rows(c)) for c in index.chunks]
+        self._unit_words = np.array([len(u.text.split()) for u in index.units])
+        self._chunks_of_unit = self._chunk_map()
+        self._episode_span = self._episode_bounds()
         vocab = index.bm25.vocab_dict if index.bm25 is not None else {}
         self._vocab = {t for t in vocab if len(t) > 1 or t.isdigit()}
         self._idf = self._inverse_document_frequencies()
 
-    def retrieve(self, question: str, query: str | None = None) -> Retrieval:
-        """Rank chunks for `query` (default: the question) and decide found / not found."""
+    def _chunk_map(self) -> np.ndarray:
+        """(units x k) chunk rows holding each unit, padded with -1."""
+        holders: list[list[int]] = [[] for _ in self.index.units]
+        for c, rows in enumerate(self._unit_chunk_rows):
+            for r in rows:
+                holders[r].append(c)
+        width = max((len(h) for h in holders), default=1) or 1
+        table = np.full((len(holders), width), -1, dtype=np.int64)
+        for r, h in enumerate(holders):
+            table[r, : len(h)] = h
+        return table
+
+    def _episode_bounds(self) -> np.ndarray:
+        """(units x 2): first and last+1 unit row of each unit's episode."""
+        bounds = np.zeros((len(self.index.units), 2), dtype=np.int64)
+        start = 0
+        units = self.index.units
+        for r in range(1, len(units) + 1):
+            if r == len(units) or units[r].episode_id != units[start].episode_id:
+                bounds[start:r] = (start, r)
+                start = r
+        return bounds
+
+    def retrieve(
+        self, question: str, query: str | None = None, extra_queries: Sequence[str] = ()
+    ) -> Retrieval:
+        """Rank fragments for `query` (default: the question) and decide found / not found.
+
+        `extra_queries` (e.g. an LLM's search queries) are searched too and merged."""
         started = time.perf_counter()
         query = query or question
+        variants = self.lexicon.variants(query)
         own = search_tokens(query)
-        terms = self.expand(own)
+        terms = self.expand(own + search_tokens(" ".join(variants)))
         if not self.index.chunks:
             return Retrieval(question, query, [], Verdict.NOT_FOUND, 0.0, terms)
         qv = embed_query(self.embedder, query)
         unit_sims = self._unit_matrix @ qv
         fused = self._fuse(qv, unit_sims, terms)
-        fragments = self._select(fused, unit_sims)
+        others = [q for q in dict.fromkeys([*split_question(query), *extra_queries]) if q != query]
+        for other in others:
+            other_terms = self.expand(search_tokens(other + " " + " ".join(variants)))
+            ov = embed_query(self.embedder, other)
+            other_sims = self._unit_matrix @ ov
+            fused = np.maximum(fused, self._fuse(ov, other_sims, other_terms))
+            unit_sims = np.maximum(unit_sims, other_sims)
+        fragments = self._fragments(self._windows(fused), unit_sims)
         searched = time.perf_counter()
         weights = {t: self._idf[t] for t in terms if t in self._idf}
         # Caption spellings of unknown words help the embedder place passages
         # ("quantisatie" is "quanti" in the captions).
-        variants = [t for t in terms if t not in own]
-        pv = embed_query(self.embedder, " ".join([query, *variants])) if variants else qv
+        extra = [t for t in terms if t not in own]
+        pv = embed_query(self.embedder, " ".join([query, *extra])) if extra else qv
         passages = locate_passages(fragments, self.index.units, pv, weights, self.embedder)
         best = passages[0].score if passages else 0.0
         verdict = self._verdict(best)
@@ -189,60 +265,88 @@ class HybridRetriever:
         return list(dict.fromkeys(expanded))
 
     def _fuse(self, qv: np.ndarray, unit_sims: np.ndarray, terms: list[str]) -> np.ndarray:
+        """RRF score per unit of: unit cosine, unit BM25, best holding chunk's cosine and BM25."""
         n = len(self.index.chunks)
         dense, ids = self.index.chunk_vectors.search(qv.reshape(1, -1), n)
         chunk_sims = np.full(n, -1.0)
         chunk_sims[ids[0]] = dense[0]
-        unit_max = np.array([unit_sims[rows].max() for rows in self._unit_chunk_rows])
-        fused = 1 / (RRF_K + _ranks(chunk_sims)) + 1 / (RRF_K + _ranks(unit_max))
+        fused = 1 / (RRF_K + _ranks(unit_sims)) + 1 / (RRF_K + _ranks(self._by_unit(chunk_sims)))
         known = [t for t in terms if t in self._vocab]
         if known and self.index.bm25 is not None:
-            bm25 = np.asarray(self.index.bm25.get_scores(known), dtype=np.float64)
-            fused += 1 / (RRF_K + _ranks(bm25, valid=bm25 > 0))
+            for bm25, per_unit in ((self.index.unit_bm25, False), (self.index.bm25, True)):
+                scores = np.asarray(bm25.get_scores(known), dtype=np.float64)
+                if per_unit:
+                    scores = self._by_unit(scores)
+                fused += 1 / (RRF_K + _ranks(scores, valid=scores > 0))
         return fused
 
-    def _select(self, fused: np.ndarray, unit_sims: np.ndarray) -> list[Fragment]:
-        """Take chunks by fused score within the word budget, spreading over episodes."""
-        chunks = self.index.chunks
-        taken: list[int] = []
-        per_episode: dict[str, int] = {}
-        words = 0
-        # A max-heap of (penalised score, chunk, how many of its episode's chunks were
-        # taken when the score was computed); stale entries are re-scored lazily, so
-        # this stays O(n log n) on a large archive.
-        heap = [(-float(fused[i]), i, 0) for i in range(len(chunks))]
-        heapq.heapify(heap)
-        while heap and len(taken) < self.max_fragments:
-            _, best, seen = heapq.heappop(heap)
-            episode = chunks[best].episode_id
-            count = per_episode.get(episode, 0)
-            if seen != count:
-                heapq.heappush(heap, (-float(fused[best]) * EPISODE_DIVERSITY**count, best, count))
-                continue
-            new_words = self._new_words(best, taken)
-            if taken and words + new_words > self.context_words:
-                continue
-            taken.append(best)
-            words += new_words
-            per_episode[episode] = count + 1
-        return [
-            Fragment(
-                rank=rank,
-                chunk=chunks[i],
-                episode=self.index.episodes[chunks[i].episode_id],
-                score=float(fused[i]),
-                unit_rows=self._unit_chunk_rows[i],
-                unit_scores=[float(unit_sims[r]) for r in self._unit_chunk_rows[i]],
-            )
-            for rank, i in enumerate(taken, start=1)
-        ]
+    def _by_unit(self, chunk_scores: np.ndarray) -> np.ndarray:
+        """Each unit's best score among the chunks holding it."""
+        padded = np.append(chunk_scores, -np.inf)  # row -1 reads the pad
+        return padded[self._chunks_of_unit].max(axis=1)
 
-    def _new_words(self, candidate: int, taken: list[int]) -> int:
-        """Words `candidate` adds to the context: overlap with taken chunks is free."""
-        rows = set(self._unit_chunk_rows[candidate])
-        for other in taken:
-            rows -= set(self._unit_chunk_rows[other])
-        return sum(len(self.index.units[r].text.split()) for r in rows)
+    def _windows(self, fused: np.ndarray) -> list[Window]:
+        """Grow the best units into windows within the word budget, merging touching ones."""
+        before, after = self.window
+        windows: list[Window] = []
+        covered: set[int] = set()
+        words = 0
+        scan = min(len(fused), max(50, 20 * self.max_fragments))
+        for row in np.argsort(-fused, kind="stable")[:scan]:
+            row = int(row)
+            if row in covered:
+                continue
+            lo_ep, hi_ep = self._episode_span[row]
+            lo, hi = max(lo_ep, row - before), min(hi_ep, row + after + 1)
+            new = [r for r in range(lo, hi) if r not in covered]
+            cost = int(self._unit_words[new].sum())
+            if windows and words + cost > self.context_words:
+                if words >= self.context_words - 20:
+                    break
+                continue
+            touching = [
+                w for w in windows if w.first <= hi and lo <= w.last and hi_ep > w.first >= lo_ep
+            ]
+            if not touching and len(windows) >= self.max_fragments:
+                continue
+            if touching:
+                keep = touching[0]
+                for w in touching[1:]:
+                    windows.remove(w)
+                keep.first = min([lo, *(w.first for w in touching)])
+                keep.last = max([hi, *(w.last for w in touching)])
+                keep.score = max([float(fused[row]), *(w.score for w in touching)])
+            else:
+                windows.append(Window(lo, hi, float(fused[row])))
+            covered.update(new)
+            words += cost
+        return windows
+
+    def _fragments(self, windows: list[Window], unit_sims: np.ndarray) -> list[Fragment]:
+        units = self.index.units
+        fragments = []
+        for rank, w in enumerate(windows, start=1):
+            run = units[w.first : w.last]
+            head, tail = run[0], run[-1]
+            episode = self.index.episodes[head.episode_id]
+            chunk = Chunk(
+                id=f"{head.episode_id}@{head.index}-{tail.index + 1}",
+                episode_id=head.episode_id,
+                source_file=episode.source_file,
+                index=head.index,
+                first_unit=head.index,
+                last_unit=tail.index + 1,
+                start_char=head.start_char,
+                end_char=tail.end_char,
+                start_time=head.start_time,
+                end_time=tail.start_time,
+                text=join_units(run),
+            )
+            rows = list(range(w.first, w.last))
+            fragments.append(
+                Fragment(rank, chunk, episode, w.score, rows, [float(unit_sims[r]) for r in rows])
+            )
+        return fragments
 
     def _verdict(self, best: float) -> Verdict:
         t = self.thresholds

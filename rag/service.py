@@ -22,8 +22,9 @@ from rag.index import (
     build_index,
     current_build,
 )
+from rag.lexicon import load_lexicon
 from rag.llm import QuestionRewriter, Usage, add_usage, build_composer, build_rewriter
-from rag.retrieval import HybridRetriever, Retrieval, VerdictThresholds
+from rag.retrieval import HybridRetriever, Retrieval, Verdict, VerdictThresholds
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,12 @@ class AnswerService:
         self._usage_totals: dict[str, int] = dict.fromkeys(USAGE_TOTAL_KEYS, 0)
 
     @property
+    def context_words(self) -> int:
+        """Words of context per question: more when an LLM reads them."""
+        s = self.settings
+        return s.llm_context_words if s.llm_enabled else s.context_words
+
+    @property
     def index(self) -> SearchIndex | None:
         return self._retriever.index if self._retriever else None
 
@@ -98,9 +105,10 @@ class AnswerService:
         retriever = HybridRetriever(
             index,
             self.embedder,
-            context_words=self.settings.context_words,
+            context_words=self.context_words,
             max_fragments=self.settings.max_fragments,
             thresholds=VerdictThresholds(self.settings.found_score, self.settings.unsure_score),
+            lexicon=load_lexicon(self.settings.lexicon_file),
         )
         self._retriever = retriever  # one reference swap: readers see old or new
         log.info("index loaded: %d episodes, %d chunks", len(index.episodes), len(index.chunks))
@@ -230,11 +238,13 @@ class AnswerService:
                 "answer": (done - retrieved_at) * 1000,
                 "total": (done - started) * 1000,
             },
-            verdict=retrieval.verdict.value,
+            # The LLM may still judge the fragments not to answer the question.
+            verdict=retrieval.verdict.value if composed.found else Verdict.NOT_FOUND.value,
             search_query=retrieval.query,
             note=composed.note,
             usage=usage,
             dropped_markers=composed.dropped_markers,
+            verdict_score=retrieval.best_score,
         )
 
 

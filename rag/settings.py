@@ -39,7 +39,9 @@ class Settings(BaseSettings):
 
     # Retrieval
     context_words: int = 1500
-    max_fragments: int = 6
+    llm_context_words: int = 3000
+    max_fragments: int = 12
+    lexicon_file: Path | None = None
     found_score: float = 0.885
     unsure_score: float = 0.85
 
@@ -77,7 +79,9 @@ class Settings(BaseSettings):
     def _parse_codes(cls, value: object) -> list[str]:
         return _split_csv(value)
 
-    @field_validator("openai_base_url", "webhook_url", "telegram_file_base_url", mode="before")
+    @field_validator(
+        "openai_base_url", "webhook_url", "telegram_file_base_url", "lexicon_file", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

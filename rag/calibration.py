@@ -1,0 +1,126 @@
+"""Found / unsure / not-found cut-offs, fitted on a question set and checked by cross-validation.
+
+The verdict reads one score per question (the best passage's score, `rag.passages`).
+Cut-offs are not read off a plot: a rule fits them on labelled questions, and
+`aireport eval FILE --folds K` shows how the rule does on folds it was not fitted on.
+The rule sets the cut-offs from the answerable questions alone: `found_score` is
+the score below which `DOUBT_RATE` of them fall, `unsure_score` the one below which
+`NOT_FOUND_RATE` fall. The error we promise to readers ("an answerable question is
+hedged or refused at most this often") then carries over to new questions as long
+as their scores look like the fitting set's; how many unanswerable questions fall
+below the cut-offs is what the cross-validation measures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.retrieval import Verdict, VerdictThresholds
+
+DOUBT_RATE = 0.10
+NOT_FOUND_RATE = 0.03
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile of `values` (q in 0..1)."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    pos = q * (len(ordered) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def fit_thresholds(
+    answerable: Sequence[float],
+    doubt_rate: float = DOUBT_RATE,
+    not_found_rate: float = NOT_FOUND_RATE,
+) -> VerdictThresholds:
+    """Cut-offs that hedge `doubt_rate` and refuse `not_found_rate` of answerable questions."""
+    return VerdictThresholds(
+        found_score=round(quantile(answerable, doubt_rate), 4),
+        unsure_score=round(quantile(answerable, not_found_rate), 4),
+    )
+
+
+def verdict_of(score: float, t: VerdictThresholds) -> Verdict:
+    if score >= t.found_score:
+        return Verdict.FOUND
+    return Verdict.UNSURE if score >= t.unsure_score else Verdict.NOT_FOUND
+
+
+@dataclass
+class Rates:
+    answerable_doubted: float  # hedged or not found
+    answerable_not_found: float
+    unanswerable_refused: float  # hedged or not found
+    unanswerable_not_found: float
+
+    def row(self, label: str) -> str:
+        return (
+            f"{label:<34} {self.answerable_doubted:>8.3f} {self.answerable_not_found:>8.3f} "
+            f"{self.unanswerable_refused:>8.3f} {self.unanswerable_not_found:>8.3f}"
+        )
+
+
+def rates(scored: Sequence[tuple[float, bool]], t: VerdictThresholds) -> Rates:
+    """Verdict rates of (score, answerable) pairs under cut-offs `t`."""
+    ans = [verdict_of(s, t) for s, a in scored if a]
+    un = [verdict_of(s, t) for s, a in scored if not a]
+
+    def share(vs: list[Verdict], kinds: set[Verdict]) -> float:
+        return sum(v in kinds for v in vs) / len(vs) if vs else float("nan")
+
+    doubt = {Verdict.UNSURE, Verdict.NOT_FOUND}
+    return Rates(
+        share(ans, doubt),
+        share(ans, {Verdict.NOT_FOUND}),
+        share(un, doubt),
+        share(un, {Verdict.NOT_FOUND}),
+    )
+
+
+def fold_of(item_id: str, folds: int) -> int:
+    """A stable fold per question id (independent of file order)."""
+    return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % folds
+
+
+def cross_validate(results: Sequence, folds: int) -> str:
+    """Fit on k-1 folds, judge the held-out fold; pooled held-out rates as a report."""
+    scored = [(r.item.id, r.answer.verdict_score or 0.0, r.item.answerable) for r in results]
+    held_out: list[tuple[float, bool, Verdict]] = []
+    lines = []
+    for k in range(folds):
+        train = [s for i, s, a in scored if fold_of(i, folds) != k and a]
+        test = [(s, a) for i, s, a in scored if fold_of(i, folds) == k]
+        if not train or not test:
+            continue
+        t = fit_thresholds(train)
+        held_out += [(s, a, verdict_of(s, t)) for s, a in test]
+        lines.append(f"  fold {k}: found_score={t.found_score} unsure_score={t.unsure_score}")
+    doubt = {Verdict.UNSURE, Verdict.NOT_FOUND}
+    ans = [v for _, a, v in held_out if a]
+    un = [v for _, a, v in held_out if not a]
+    pooled = Rates(
+        sum(v in doubt for v in ans) / max(1, len(ans)),
+        sum(v is Verdict.NOT_FOUND for v in ans) / max(1, len(ans)),
+        sum(v in doubt for v in un) / max(1, len(un)),
+        sum(v is Verdict.NOT_FOUND for v in un) / max(1, len(un)),
+    )
+    everything = fit_thresholds([s for _, s, a in scored if a])
+    columns = ("ans:doub", "ans:nf", "un:refu", "un:nf")
+    head = f"{'cut-offs (verdict rates)':<34} " + " ".join(f"{c:>8}" for c in columns)
+    return "\n".join(
+        [
+            f"cross-validation of the verdict cut-offs ({folds} folds, {len(scored)} questions):",
+            head,
+            pooled.row("held-out folds, pooled"),
+            rates([(s, a) for _, s, a in scored], everything).row("fitted on all (in-sample)"),
+            f"fitted on all: FOUND_SCORE={everything.found_score} "
+            f"UNSURE_SCORE={everything.unsure_score}",
+            *lines,
+        ]
+    )
