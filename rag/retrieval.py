@@ -10,7 +10,6 @@ compete. A verdict says whether the archive answers the question at all.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,12 @@ from rag.lexicon import Lexicon
 from rag.passages import Passage, locate_passages
 from rag.text import search_tokens
 
-RRF_K = 60
+# Reciprocal rank fusion: score = sum of 1 / (RRF_K + rank). A smaller k than the usual
+# 60 lets a unit that one signal ranks near the top compete with units that all signals
+# rank middling (dev, 5 folds: recall 0.871 at k=20 against 0.839 at 60).
+RRF_K = 20
+FOCUS_UNITS = 50
+FOCUS_RATIO = 0.7
 
 
 class Verdict(StrEnum):
@@ -113,22 +117,6 @@ def _ranks(scores: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     return ranks
 
 
-# A second question after ", en" or "?" ("Op hoeveel gpu's …, en naar hoeveel …?").
-_PART_RE = re.compile(
-    r"\?\s+(?=\S)|[,;]\s*(?:en|maar|of)\s+(?=(?:wat|wie|welk|welke|hoe|hoeveel|waar|waarom|"
-    r"wanneer|waarvoor|waarmee|is|zijn|wordt|worden|kan|kun|heeft|hebben|moet|zou|gaat|doet)\b)"
-    r"|\s+en\s+(?=(?:wat|wie|welk|welke|hoe|hoeveel|waarom|wanneer|waarvoor)\b)",
-    re.IGNORECASE,
-)
-
-
-def split_question(question: str) -> list[str]:
-    """The parts of a multi-part question (empty when it has one part)."""
-    parts = [p.strip(" ,;?") for p in _PART_RE.split(question)]
-    parts = [p for p in parts if len(p.split()) >= 3]
-    return parts if len(parts) > 1 else []
-
-
 @dataclass
 class Window:
     """Consecutive unit rows of one episode, grown around the units that matched."""
@@ -139,6 +127,7 @@ class Window:
 
 
 class HybridRetriever:
+    rrf_k = RRF_K
     """Find the fragments of the index that answer a question.
 
     Units (~40 words) are ranked by reciprocal rank fusion of four signals: the unit's
@@ -155,10 +144,10 @@ class HybridRetriever:
         index: SearchIndex,
         embedder: Embeddings,
         context_words: int = 1500,
-        max_fragments: int = 12,
+        max_fragments: int = 18,
         thresholds: VerdictThresholds | None = None,
         lexicon: Lexicon | None = None,
-        window: tuple[int, int] = (1, 1),
+        window: tuple[int, int] = (0, 1),
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -172,6 +161,8 @@ class HybridRetriever:
         self._unit_words = np.array([len(u.text.split()) for u in index.units])
         self._chunks_of_unit = self._chunk_map()
         self._episode_span = self._episode_bounds()
+        self._episode_starts = np.unique(self._episode_span[:, 0])
+        self._episode_ends = np.unique(self._episode_span[:, 1])
         vocab = index.bm25.vocab_dict if index.bm25 is not None else {}
         self._vocab = {t for t in vocab if len(t) > 1 or t.isdigit()}
         self._idf = self._inverse_document_frequencies()
@@ -215,12 +206,14 @@ class HybridRetriever:
         qv = embed_query(self.embedder, query)
         unit_sims = self._unit_matrix @ qv
         fused = self._fuse(qv, unit_sims, terms)
-        others = [q for q in dict.fromkeys([*split_question(query), *extra_queries]) if q != query]
-        for other in others:
+        focus = self._focus(fused)
+        if focus is not None:
+            fused = self._fuse(qv, unit_sims, terms, focus)
+        for other in [q for q in dict.fromkeys(extra_queries) if q != query]:
             other_terms = self.expand(search_tokens(other + " " + " ".join(variants)))
             ov = embed_query(self.embedder, other)
             other_sims = self._unit_matrix @ ov
-            fused = np.maximum(fused, self._fuse(ov, other_sims, other_terms))
+            fused = np.maximum(fused, self._fuse(ov, other_sims, other_terms, focus))
             unit_sims = np.maximum(unit_sims, other_sims)
         fragments = self._fragments(self._windows(fused), unit_sims)
         searched = time.perf_counter()
@@ -264,21 +257,57 @@ class HybridRetriever:
         expanded = [v for t in terms for v in (t, *asr_variants(t, self._vocab))]
         return list(dict.fromkeys(expanded))
 
-    def _fuse(self, qv: np.ndarray, unit_sims: np.ndarray, terms: list[str]) -> np.ndarray:
-        """RRF score per unit of: unit cosine, unit BM25, best holding chunk's cosine and BM25."""
+    def _fuse(
+        self,
+        qv: np.ndarray,
+        unit_sims: np.ndarray,
+        terms: list[str],
+        focus: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """RRF score per unit of: unit cosine, unit BM25, best holding chunk's cosine and BM25.
+
+        With a `focus` mask, units are ranked among the focused ones only (others score 0)."""
         n = len(self.index.chunks)
         dense, ids = self.index.chunk_vectors.search(qv.reshape(1, -1), n)
         chunk_sims = np.full(n, -1.0)
         chunk_sims[ids[0]] = dense[0]
-        fused = 1 / (RRF_K + _ranks(unit_sims)) + 1 / (RRF_K + _ranks(self._by_unit(chunk_sims)))
+        signals = [(unit_sims, None), (self._by_unit(chunk_sims), None)]
         known = [t for t in terms if t in self._vocab]
         if known and self.index.bm25 is not None:
-            for bm25, per_unit in ((self.index.unit_bm25, False), (self.index.bm25, True)):
-                scores = np.asarray(bm25.get_scores(known), dtype=np.float64)
-                if per_unit:
-                    scores = self._by_unit(scores)
-                fused += 1 / (RRF_K + _ranks(scores, valid=scores > 0))
+            unit_bm25 = np.asarray(self.index.unit_bm25.get_scores(known), dtype=np.float64)
+            chunk_bm25 = np.asarray(self.index.bm25.get_scores(known), dtype=np.float64)
+            for scores in (unit_bm25, self._by_unit(chunk_bm25)):
+                signals.append((scores, scores > 0))
+        fused = np.zeros(len(unit_sims))
+        for scores, valid in signals:
+            if focus is not None:
+                valid = focus if valid is None else valid & focus
+                scores = np.where(focus, scores, -np.inf)
+            fused += 1 / (self.rrf_k + _ranks(scores, valid))
+        if focus is not None:
+            fused[~focus] = 0.0
         return fused
+
+    def _focus(self, fused: np.ndarray) -> np.ndarray | None:
+        """Units of the episodes that clearly hold the answer, or None for all.
+
+        An episode's topical weight is the mean fused score of its best `FOCUS_UNITS`
+        units (about 2,000 words): an episode that discusses the question's subject at
+        length beats one that mentions its words in passing. Episodes below
+        `FOCUS_RATIO` of the best are dropped and the rest re-ranked among themselves
+        (30 synthetic distractor episodes, dev: recall 0.71 -> 0.86)."""
+        if len(self._episode_starts) < 2:
+            return None
+        weights = np.array(
+            [
+                np.sort(fused[a:b])[::-1][:FOCUS_UNITS].mean()
+                for a, b in zip(self._episode_starts, self._episode_ends, strict=True)
+            ]
+        )
+        keep = weights >= FOCUS_RATIO * weights.max()
+        if keep.all():
+            return None
+        return np.repeat(keep, self._episode_ends - self._episode_starts)
 
     def _by_unit(self, chunk_scores: np.ndarray) -> np.ndarray:
         """Each unit's best score among the chunks holding it."""

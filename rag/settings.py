@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # Retrieval
     context_words: int = 1500
     llm_context_words: int = 3000
-    max_fragments: int = 12
+    max_fragments: int = 18
     lexicon_file: Path | None = None
     found_score: float = 0.885
     unsure_score: float = 0.85
