@@ -7,12 +7,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from rag import messages_nl as nl
+from rag.lexicon import Lexicon, load_lexicon
 from rag.passages import Passage
 from rag.retrieval import Retrieval, Verdict
-from rag.text import clean_caption
+from rag.text import readable
 
-# Further passages are shown only when they score nearly as well as the best one.
+# Further passages are shown only when they score nearly as well as the best one and
+# come from elsewhere (about 60 words of captions away at least).
 PASSAGE_TOLERANCE = 0.05
+ELSEWHERE_CHARS = 400
 
 
 @dataclass
@@ -101,19 +104,18 @@ class Composer(Protocol):
 
 
 def pick_passages(retrieval: Retrieval, limit: int) -> list[Passage]:
-    """The best non-overlapping passages, close in score to the best one."""
+    """The best passage, then others close in score from another part of the archive.
+
+    A further passage is worth showing only when it adds something: it scores within
+    `PASSAGE_TOLERANCE` of the best and stands at least `ELSEWHERE_CHARS` away from every
+    passage already picked (or in another episode)."""
     picked: list[Passage] = []
     for p in retrieval.passages:
         if len(picked) >= limit or (picked and p.score < picked[0].score - PASSAGE_TOLERANCE):
             break
-        if not any(p.overlaps(q) for q in picked):
+        if not any(p.near(q, ELSEWHERE_CHARS) for q in picked):
             picked.append(p)
     return picked
-
-
-def _display(quote: str) -> str:
-    text = clean_caption(quote)
-    return f"…{text}…" if text else ""
 
 
 def passage_citation(n: int, ex: Passage) -> Citation:
@@ -132,12 +134,21 @@ def passage_citation(n: int, ex: Passage) -> Citation:
 
 
 class ExtractiveComposer:
-    """Builds a short Dutch answer from the passages that match the question best."""
+    """A short Dutch answer made of the passages that match the question best.
+
+    The passage that answers leads, cleaned for reading (`rag.text.readable`: no
+    fillers or stutters, names spelled as in the lexicon); a second or third passage
+    follows only when it comes from elsewhere and scores nearly as well. Citation
+    quotes stay verbatim."""
 
     mode = "extractive"
 
-    def __init__(self, max_excerpts: int = 3) -> None:
+    def __init__(self, max_excerpts: int = 3, lexicon: Lexicon | None = None) -> None:
         self.max_excerpts = max_excerpts
+        self.lexicon = lexicon or load_lexicon()
+
+    def display(self, quote: str) -> str:
+        return readable(quote, self.lexicon.fix_spelling)
 
     def compose(
         self,
@@ -150,19 +161,24 @@ class ExtractiveComposer:
         unsure = retrieval.verdict is Verdict.UNSURE
         excerpts = pick_passages(retrieval, self.max_excerpts)
         citations = [passage_citation(n, ex) for n, ex in enumerate(excerpts, start=1)]
-        lines = [f"{_display(ex.quote)} [{c.n}]" for ex, c in zip(excerpts, citations, strict=True)]
-        intro = nl.EXTRACTIVE_UNSURE_INTRO if unsure else nl.EXTRACTIVE_FOUND_INTRO
-        return Composed("\n".join([intro, *lines]), True, citations, self.mode)
+        lines = [nl.EXTRACTIVE_UNSURE_INTRO if unsure else nl.EXTRACTIVE_FOUND_INTRO]
+        lead_episode = excerpts[0].fragment.episode.id if excerpts else None
+        for ex, c in zip(excerpts, citations, strict=True):
+            quote = f"“{self.display(ex.quote)}” [{c.n}]"
+            if c.n == 1:
+                lines.append(quote)
+            elif ex.fragment.episode.id == lead_episode:
+                lines.append(f"{nl.EXTRACTIVE_ELSEWHERE} {quote}")
+            else:
+                lines.append(f"{nl.EXTRACTIVE_OTHER_EPISODE} {quote}")
+        return Composed("\n".join(lines), True, citations, self.mode)
 
-    @staticmethod
-    def _not_found(retrieval: Retrieval) -> str:
-        if not retrieval.fragments:
-            return nl.NOT_FOUND
-        nearest = pick_passages(retrieval, 1)
+    def _not_found(self, retrieval: Retrieval) -> str:
+        nearest = pick_passages(retrieval, 1) if retrieval.fragments else []
         if not nearest:
             return nl.NOT_FOUND
         ex = nearest[0]
-        words = clean_caption(ex.quote).split()
+        words = self.display(ex.quote).rstrip("…").split()
         return nl.NOT_FOUND_NEAREST.format(
             title=ex.fragment.episode.title, excerpt=" ".join(words[:20])
         )

@@ -46,9 +46,9 @@ class Lexicon:
             for phrase in (entry.name, *entry.spellings):
                 self._by_phrase.setdefault(_key(phrase), []).append(entry)
         self._mention = _pattern(list(self._by_phrase))
-        fixes = {
-            _key(s): e.name for e in self.names for s in e.spellings if _key(s) != _key(e.name)
-        }
+        # Case matters for display ("Ai" -> "AI"), so a spelling equal to the name but
+        # for case is kept too; the match is replaced by the name as written.
+        fixes = {_key(s): e.name for e in self.names for s in e.spellings}
         self._fixes = fixes
         self._fix = _pattern(list(fixes))
 

@@ -4,6 +4,8 @@ EXTRACTIVE_FOUND_INTRO = "Dit werd erover gezegd in de podcast:"
 EXTRACTIVE_UNSURE_INTRO = (
     "Een duidelijk antwoord op precies deze vraag vond ik niet. Dit komt het dichtst in de buurt:"
 )
+EXTRACTIVE_ELSEWHERE = "Elders in de aflevering:"
+EXTRACTIVE_OTHER_EPISODE = "In een andere aflevering:"
 NOT_FOUND = "Dat is in de afleveringen niet besproken."
 NOT_FOUND_NEAREST = (
     "Dat is in de afleveringen niet besproken. Het dichtst in de buurt komt een fragment uit "

@@ -1,6 +1,6 @@
 """Find the passages inside retrieved fragments that answer the question.
 
-Auto-captions have no sentences, so a passage is a ~50-word window. Each unit
+Auto-captions have no sentences, so a passage is a ~60-word window. Each unit
 of the retrieved fragments proposes the window around it that holds most of
 the question's words (weighted by idf); the best few windows, and the same
 windows moved forward (answers tend to follow the words of the question), are
@@ -21,7 +21,7 @@ from rag.chunking import Unit
 from rag.embeddings import embed_passages
 from rag.text import search_tokens
 
-PASSAGE_WORDS = 50
+PASSAGE_WORDS = 60
 WINDOW_STEP = 5
 # Score = cosine + LEXICAL_WEIGHT * share of the question's idf weight in the window.
 # Cosines of candidate windows differ by a few hundredths; the question's rare words
@@ -45,8 +45,16 @@ class Passage:
     score: float
 
     def overlaps(self, other: Passage) -> bool:
+        return self.near(other, 0)
+
+    def near(self, other: Passage, gap: int) -> bool:
+        """Same episode and less than `gap` characters apart (overlapping: gap 0)."""
         same = self.fragment.chunk.episode_id == other.fragment.chunk.episode_id
-        return same and self.start_char < other.end_char and other.start_char < self.end_char
+        return (
+            same
+            and self.start_char < other.end_char + gap
+            and other.start_char < self.end_char + gap
+        )
 
 
 class ChunkWords:

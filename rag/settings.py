@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     llm_context_words: int = 3000
     max_fragments: int = 18
     lexicon_file: Path | None = None
-    found_score: float = 0.885
-    unsure_score: float = 0.85
+    found_score: float = 0.872
+    unsure_score: float = 0.851
 
     # LLM (optional): with a key or a base URL the LLM composes the answer
     openai_api_key: SecretStr | None = None

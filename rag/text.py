@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 import Stemmer
@@ -90,6 +91,45 @@ def clean_caption(text: str) -> str:
             continue  # "het het", "ik ik": ASR stutter
         out.append(word)
     return " ".join(out)
+
+
+# Words a caption window often starts with that lean on what came before.
+LEADING_GLUE = frozenset(
+    {"en", "dus", "maar", "want", "of", "ja", "nee", "nou", "zeg", "oké", "ok", "hè", "van", "die"}
+)
+STUTTER_MAX = 4  # longest repeated word run collapsed ("ik denk dat ik denk dat")
+
+
+def collapse_repeats(words: list[str]) -> list[str]:
+    """Drop immediately repeated runs of 1-4 words (case-insensitive): ASR stutters."""
+    out: list[str] = []
+    for word in words:
+        out.append(word)
+        for n in range(1, STUTTER_MAX + 1):
+            if len(out) >= 2 * n and [w.lower() for w in out[-n:]] == [
+                w.lower() for w in out[-2 * n : -n]
+            ]:
+                del out[-n:]
+                break
+    return out
+
+
+def readable(text: str, fix_names: Callable[[str], str] | None = None) -> str:
+    """Caption text made for reading: no fillers, stutters or leading glue words, names
+    spelled right (`fix_names`, e.g. `Lexicon.fix_spelling`), a capital at the start and
+    an ellipsis where the speaker goes on. Display only: quotes stay verbatim."""
+    text = MARKER_RE.sub(" ", text)
+    words = [w for w in text.split() if w.lower().strip(".,!?") not in FILLERS]
+    words = collapse_repeats(words)
+    while len(words) > 8 and words[0].lower() in LEADING_GLUE:
+        words.pop(0)
+    out = " ".join(words)
+    if fix_names is not None:
+        out = fix_names(out)
+    if not out:
+        return ""
+    out = out[0].upper() + out[1:]
+    return out if out[-1] in ".!?…" else out + "…"
 
 
 def word_count(text: str) -> int:
