@@ -346,7 +346,9 @@ class EvalSuite:
         self._run_corpus(service, "", baseline)
         if distractors:
             extended = with_distractors(self.settings, distractors, self.cache_dir)
-            other = AnswerService(extended, service.embedder, service.composer, service.rewriter)
+            other = AnswerService(
+                extended, service.embedder, service.composer, service.rewriter, service.planner
+            )
             print(f"indexing the corpus + {distractors} distractor episodes…", file=sys.stderr)
             other.reindex()
             self._run_corpus(other, f" +{distractors}", baseline)

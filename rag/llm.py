@@ -49,6 +49,7 @@ from langchain_openai import ChatOpenAI
 from rag import messages_nl as nl
 from rag import prompts
 from rag.answer import Citation, Composed, ExtractiveComposer, passage_citation
+from rag.lexicon import load_lexicon
 from rag.passages import PASSAGE_WORDS, WINDOW_STEP, ChunkWords, Passage
 from rag.retrieval import Fragment, Retrieval, Verdict
 from rag.settings import Settings
@@ -61,6 +62,7 @@ NO_KEY = "not-needed"
 ANSWER_MAX_TOKENS = 1024
 REWRITE_MAX_TOKENS = 120
 REWRITE_MAX_CHARS = 300
+QUERIES_MAX_TOKENS = 200
 # Ten consecutive words of the system prompt in an answer mean the prompt leaked.
 LEAK_NGRAM = 10
 
@@ -406,7 +408,7 @@ def claim_passage(
     scored = [p for p in retrieval.passages if p.fragment.rank == fragment.rank]
     n_words = len(words.spans)
     windows = [
-        words.passage(first, min(n_words, first + PASSAGE_WORDS), 0.0)
+        words.passage(first, min(n_words, first + PASSAGE_WORDS), 0.0, 0.0)
         for first in range(0, max(1, n_words - PASSAGE_WORDS + 1), WINDOW_STEP)
     ]
     candidates = [*scored, *windows]
@@ -453,10 +455,61 @@ def clean_rewrite(raw: str) -> str | None:
     return line
 
 
+class QueryPlanner:
+    """Turns a question (and, for a follow-up, the conversation) into search queries.
+
+    The first query is the question made standalone; the others say the same in other
+    words and in the captions' spellings of names. Retrieval searches all of them. A
+    failed call returns None and the caller searches the question itself."""
+
+    def __init__(self, settings: Settings) -> None:
+        secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        self.caller = ChatCaller(chat_model(settings, 0.0, QUERIES_MAX_TOKENS), secret)
+        self.count = settings.llm_search_queries
+
+    def plan(self, question: str, history: Sequence | None) -> tuple[list[str] | None, Usage]:
+        """Up to `count` queries, the standalone question first; None when unusable."""
+        messages = [
+            SystemMessage(prompts.SEARCH_QUERIES_PROMPT.format(n=self.count)),
+            HumanMessage(prompts.search_queries_user_message(question, history_pairs(history))),
+        ]
+        try:
+            raw, usage = self.caller.invoke(messages)
+        except LLMError as exc:
+            log.warning("search query planning failed, searching the question: %s", exc)
+            return None, {}
+        return parse_queries(raw, self.count), usage
+
+
+_LIST_MARK_RE = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s*")
+
+
+def parse_queries(raw: str, count: int) -> list[str] | None:
+    """The model's queries, one a line, without list marks, quotes or labels."""
+    queries: list[str] = []
+    for line in THINK_RE.sub("", raw).splitlines():
+        line = _LIST_MARK_RE.sub("", line)
+        line = re.sub(r"^(?:zoek(?:opdracht|vraag)?\s*\d*\s*:)\s*", "", line, flags=re.I)
+        line = prompts.as_data(line.strip().strip("\"'“”„ "))
+        if line and len(line) <= REWRITE_MAX_CHARS and line not in queries:
+            queries.append(line)
+    return queries[:count] or None
+
+
 def build_composer(settings: Settings):
     """The LLM composer when a key or base URL is configured, else the extractive one."""
-    return LLMComposer(settings) if settings.llm_enabled else ExtractiveComposer()
+    extractive = ExtractiveComposer(lexicon=load_lexicon(settings.lexicon_file))
+    return LLMComposer(settings, fallback=extractive) if settings.llm_enabled else extractive
 
 
 def build_rewriter(settings: Settings) -> QuestionRewriter | None:
-    return QuestionRewriter(settings) if settings.llm_enabled else None
+    """The follow-up rewriter, when an LLM is configured and does not plan queries."""
+    if not settings.llm_enabled or settings.llm_search_queries > 0:
+        return None
+    return QuestionRewriter(settings)
+
+
+def build_planner(settings: Settings) -> QueryPlanner | None:
+    if not settings.llm_enabled or settings.llm_search_queries <= 0:
+        return None
+    return QueryPlanner(settings)

@@ -42,7 +42,8 @@ class Passage:
     end_char: int
     start_time: float | None
     quote: str
-    score: float
+    score: float  # how well it answers: orders the passages
+    verdict: float = 0.0  # the same against the whole question: the found / not-found evidence
 
     def overlaps(self, other: Passage) -> bool:
         return self.near(other, 0)
@@ -96,7 +97,7 @@ class ChunkWords:
                 best, best_key = (first, last), key
         return best
 
-    def passage(self, first: int, last: int, score: float) -> Passage:
+    def passage(self, first: int, last: int, score: float, verdict: float) -> Passage:
         chunk = self.fragment.chunk
         head = self.units[self.unit_of_word[first]]
         tail = self.units[self.unit_of_word[last - 1]]
@@ -105,8 +106,9 @@ class ChunkWords:
         else:
             start = chunk.start_char + self.spans[first][0]
             end = chunk.start_char + self.spans[last - 1][1]
+        quote = self.text(first, last)
         return Passage(
-            self.fragment, first, last, start, end, head.start_time, self.text(first, last), score
+            self.fragment, first, last, start, end, head.start_time, quote, score, verdict
         )
 
 
@@ -116,8 +118,12 @@ def locate_passages(
     query_vector: np.ndarray,
     weights: dict[str, float],
     embedder: Embeddings,
+    verdict_by: tuple[np.ndarray, dict[str, float]] | None = None,
 ) -> list[Passage]:
-    """Candidate passages of the fragments, best first (they may overlap)."""
+    """Candidate passages of the fragments, best first (they may overlap).
+
+    Each is scored against `query_vector`/`weights` (`score`) and against
+    `verdict_by` (`verdict`; the same vector and weights when not given)."""
     words = {f.rank: ChunkWords(f, units) for f in fragments}
     proposals = []
     for f in fragments:
@@ -143,11 +149,13 @@ def locate_passages(
     if not candidates:
         return []
     vectors = embed_passages(embedder, [words[r].text(*w) for r, w in candidates])
-    sims = vectors @ query_vector
-    passages = [
-        words[rank].passage(
-            *window, float(sim) + LEXICAL_WEIGHT * words[rank].lexical(*window, weights)
-        )
-        for (rank, window), sim in zip(candidates, sims, strict=True)
-    ]
+    verdict_vector, verdict_weights = verdict_by or (query_vector, weights)
+    passages = []
+    for (rank, window), sim, vsim in zip(
+        candidates, vectors @ query_vector, vectors @ verdict_vector, strict=True
+    ):
+        cw = words[rank]
+        score = float(sim) + LEXICAL_WEIGHT * cw.lexical(*window, weights)
+        verdict = float(vsim) + LEXICAL_WEIGHT * cw.lexical(*window, verdict_weights)
+        passages.append(cw.passage(*window, score, verdict))
     return sorted(passages, key=lambda p: p.score, reverse=True)

@@ -240,16 +240,19 @@ class HybridRetriever:
         # Caption spellings of unknown words help the embedder place passages
         # ("quantisatie" is "quanti" in the captions).
         extra = [t for t in terms if t not in own]
+        full = embed_query(self.embedder, " ".join([query, *extra])) if extra else qv
+        # Passages are placed by what the question is about ("volgens Rick" would pull
+        # towards wherever Rick is named); the verdict reads the whole question.
         topic = without_attribution(query)
-        if extra or topic != query:
-            pv = embed_query(self.embedder, " ".join([topic, *extra]))
-            weights = {
-                t: w for t, w in weights.items() if t in set(search_tokens(topic)) | set(extra)
-            }
-        else:
-            pv = qv
-        passages = locate_passages(fragments, self.index.units, pv, weights, self.embedder)
-        best = passages[0].score if passages else 0.0
+        place, place_weights = full, weights
+        if topic != query:
+            place = embed_query(self.embedder, " ".join([topic, *extra]))
+            kept = set(search_tokens(topic)) | set(extra)
+            place_weights = {t: w for t, w in weights.items() if t in kept}
+        passages = locate_passages(
+            fragments, self.index.units, place, place_weights, self.embedder, (full, weights)
+        )
+        best = max((p.verdict for p in passages), default=0.0)
         verdict = self._verdict(best)
         return Retrieval(
             question,

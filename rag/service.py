@@ -23,7 +23,15 @@ from rag.index import (
     current_build,
 )
 from rag.lexicon import load_lexicon
-from rag.llm import QuestionRewriter, Usage, add_usage, build_composer, build_rewriter
+from rag.llm import (
+    QueryPlanner,
+    QuestionRewriter,
+    Usage,
+    add_usage,
+    build_composer,
+    build_planner,
+    build_rewriter,
+)
 from rag.retrieval import HybridRetriever, Retrieval, Verdict, VerdictThresholds
 from rag.settings import Settings
 
@@ -76,11 +84,13 @@ class AnswerService:
         embedder: Embeddings | None = None,
         composer: Composer | None = None,
         rewriter: QuestionRewriter | None = None,
+        planner: QueryPlanner | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or build_embedder(settings)
         self.composer: Composer = composer or build_composer(settings)
         self.rewriter = rewriter or build_rewriter(settings)
+        self.planner = planner or build_planner(settings)
         self._retriever: HybridRetriever | None = None
         self._lock = threading.Lock()
         self._usage_lock = threading.Lock()
@@ -167,13 +177,25 @@ class AnswerService:
         log.info("rewrite: %r -> %r", question, query)
         return query, usage
 
-    def retrieve(self, question: str, history: list[Turn] | None = None) -> Retrieval | None:
-        return self._retrieve(question, self.standalone(question, history)[0])
+    def search_queries(self, question: str, history: list[Turn] | None) -> tuple[list[str], Usage]:
+        """What to search for: the LLM's queries when it plans them (the standalone
+        question first), else the standalone question alone."""
+        if self.planner is not None:
+            planned, usage = self.planner.plan(question, history)
+            if planned:
+                log.info("search queries for %r: %r", question, planned)
+                return planned, usage
+            return [standalone_query(question, history)], usage
+        query, usage = self.standalone(question, history)
+        return [query], usage
 
-    def _retrieve(self, question: str, query: str) -> Retrieval | None:
+    def retrieve(self, question: str, history: list[Turn] | None = None) -> Retrieval | None:
+        return self._retrieve(question, self.search_queries(question, history)[0])
+
+    def _retrieve(self, question: str, queries: list[str]) -> Retrieval | None:
         if self._retriever is None:
             return None
-        return self._retriever.retrieve(question, query)
+        return self._retriever.retrieve(question, queries[0], extra_queries=queries[1:])
 
     def ask(
         self,
@@ -191,9 +213,9 @@ class AnswerService:
         question = question.replace("\x00", "").strip()
         if not question:
             return _plain_answer(question, nl.EMPTY_QUESTION, started)
-        query, usage = self.standalone(question, history)
+        queries, usage = self.search_queries(question, history)
         rewritten_at = time.perf_counter()
-        retrieval = self._retrieve(question, query)
+        retrieval = self._retrieve(question, queries)
         if retrieval is None or not retrieval.fragments:
             text = nl.NO_EPISODES if retrieval is None or not self.index.chunks else nl.NOT_FOUND
             return _plain_answer(question, text, started)

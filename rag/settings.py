@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 30.0
     llm_max_retries: int = 2
     llm_temperature: float = 0.2
+    llm_search_queries: int = 3
 
     # Telegram
     telegram_bot_token: SecretStr | None = None

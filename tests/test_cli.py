@@ -41,6 +41,10 @@ def test_ask_json_contract(sample_index, clean_env):
     data = json.loads(result.stdout)
     assert data["question"] == "Wat is het verschil tussen Groq en Grok?"
     assert data["found"] is True and data["mode"] == "extractive"
+    assert data["verdict"] in ("found", "unsure")
+    assert list(data) == [
+        "question", "answer", "found", "verdict", "mode", "citations", "retrieved", "timings_ms"
+    ]
     assert data["citations"] and data["citations"][0]["n"] == 1
     assert data["retrieved"][0]["rank"] == 1
     assert data["timings_ms"]["total"] >= data["timings_ms"]["retrieve"]
@@ -115,9 +119,12 @@ def test_eval_reports_metrics(sample_index, clean_env, tmp_path: Path):
     result = aireport(sample_index, "eval", str(subset), "--json", env=clean_env)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["overall"]["n"] == 3
-    assert 0.0 <= report["overall"]["recall"] <= 1.0
-    assert report["overall"]["refusal_rate"] is not None  # item 2 is unanswerable
+    overall = report["sets"]["mini"]["overall"]
+    assert overall["n"] == 3
+    assert 0.0 <= overall["recall"] <= 1.0
+    assert overall["refusal_rate"] is not None  # item 2 is unanswerable
+    (headline,) = report["headlines"]
+    assert headline["label"] == "mini vraagbaak" and headline["recall"] == overall["recall"]
 
 
 def test_missing_question_is_a_usage_error(sample_index, clean_env):

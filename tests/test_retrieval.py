@@ -1,0 +1,98 @@
+"""Retrieval on real indexes: small-to-big windows, episode focus, the tutorial baseline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.baseline import TutorialBaseline
+from rag.bench import write_synthetic
+from rag.service import AnswerService
+from rag.transcripts import read_source_text
+from tests.conftest import SAMPLE, make_settings, write_md_episode
+from tests.test_cli import aireport
+
+ASML = "Welk Nederlands bedrijf speelt een rol in de geopolitieke discussies over chips?"
+SOURCE = read_source_text(SAMPLE)
+
+
+def test_fragments_are_non_overlapping_source_slices_within_the_budget(service):
+    retrieval = service.retrieve(ASML)
+    fragments = retrieval.fragments
+    assert len(fragments) >= 5  # many short windows, not a few long chunks
+    assert sum(f.chunk.word_count for f in fragments) <= service.context_words
+    spans = sorted((f.chunk.start_char, f.chunk.end_char) for f in fragments)
+    assert all(a_end < b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    for f in fragments:
+        assert SOURCE[f.chunk.start_char : f.chunk.end_char] == f.chunk.text
+        assert len(f.unit_rows) == len(f.unit_scores)
+    assert "ASML" in fragments[0].chunk.text
+
+
+@pytest.fixture(scope="module")
+def small_archive(tmp_path_factory, service):
+    """One real episode cut (ASML, chips) and three synthetic look-alike episodes."""
+    base = tmp_path_factory.mktemp("archive")
+    transcripts = base / "transcripts"
+    transcripts.mkdir()
+    write_md_episode(transcripts, "real.md", "realEpisode1", "Chips", words=700, start=19700)
+    generator = base / "generator"
+    generator.mkdir()
+    write_md_episode(generator, "g.md", "gen", "Gen", words=3000, start=2000)
+    write_synthetic(transcripts, generator / "g.md", 3, 400, prefix="zz_")
+    settings = make_settings(transcripts, base / "index", state_dir=base / "state")
+    svc = AnswerService(settings, embedder=service.embedder)
+    assert svc.reindex().episodes == 4
+    return svc
+
+
+def test_episode_focus_keeps_to_the_episode_that_holds_the_answer(small_archive):
+    retriever = small_archive._retriever
+    retrieval = retriever.retrieve(ASML)
+    assert {f.episode.id for f in retrieval.fragments} == {"realEpisode1"}
+    assert retrieval.fragments[0].chunk.text.count("ASML") >= 1
+
+
+def test_tutorial_baseline_fills_the_budget_with_source_offsets(small_archive, service):
+    folder = small_archive.settings.transcripts_dir
+    baseline = TutorialBaseline(folder, service.embedder, context_words=300)
+    answer = baseline.ask(ASML)
+    assert answer.retrieved and answer.mode == "baseline"
+    texts = []
+    for r in answer.retrieved:
+        text = read_source_text(folder / r.source_file)[r.start_char : r.end_char]
+        assert 0 < len(text) <= 1000
+        texts.append(text)
+    assert sum(len(t.split()) for t in texts[:-1]) <= 300  # the last one may overflow alone
+    assert any("ASML" in t for t in texts)
+
+
+def test_eval_runs_baseline_distractors_and_folds(small_archive, clean_env, tmp_path: Path):
+    text = read_source_text(small_archive.settings.transcripts_dir / "real.md")
+    evidence = "geopolitieke discussies over mag ASML wel of niet leveren aan China"
+    items = [
+        {"id": "a1", "question": ASML, "answerable": True, "evidence": [evidence],
+         "offset": [text.index(evidence)], "key_facts": [["asml"]], "category": "fact",
+         "style": "lexical", "source_file": "real.md"},
+        {"id": "a2", "question": "Hoeveel parameters heeft Grok 3?", "answerable": False,
+         "evidence": [], "offset": [], "key_facts": [], "category": "fact",
+         "style": "lexical", "source_file": "real.md"},
+    ]  # fmt: skip
+    questions = tmp_path / "mini.jsonl"
+    questions.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    settings = small_archive.settings.model_copy(update={"index_dir": tmp_path / "index"})
+    shutil.copytree(small_archive.settings.index_dir, tmp_path / "index")
+    cache = tmp_path / "cache"
+    result = aireport(
+        settings, "eval", str(questions), "--baseline", "--distractors", "2", "--folds", "2",
+        "--cache-dir", str(cache), env=clean_env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    labels = [line.split()[0:2] for line in result.stdout.splitlines() if line.startswith("mini")]
+    assert labels == [["mini", "vraagbaak"], ["mini", "baseline"], ["mini", "+2"], ["mini", "+2"]]
+    assert "cross-validation of the verdict cut-offs (2 folds, 2 questions)" in result.stdout
+    assert len(list((cache / "distractors-2" / "transcripts").iterdir())) == 4 + 2
+    assert list(cache.glob("baseline-*.npy"))  # vectors cached for the next run
