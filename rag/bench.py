@@ -122,12 +122,12 @@ class MarkovChain:
 
 
 def write_synthetic(
-    folder: Path, source: Path, episodes: int, words: int, prefix: str = ""
+    folder: Path, source: Path, episodes: int, words: int, prefix: str = "", kind: str = "syn"
 ) -> None:
     sample = parse_file(source)
     chain = MarkovChain(sample.span_text(0, len(sample.words)).split())
     for n in range(episodes):
-        video_id = f"syn{n:08d}"
+        video_id = f"{kind}{n:08d}"
         (folder / f"{prefix}{n:03d}_{video_id}.md").write_text(
             f"# Synthetische aflevering {n}: AI Report\n\n"
             f"**Source:** [YouTube](https://www.youtube.com/watch?v={video_id})\n"
@@ -150,7 +150,8 @@ def with_distractors(settings: Settings, episodes: int, cache_dir: Path) -> Sett
     for source in sources:
         shutil.copyfile(source, transcripts / source.name)
     if sources:
-        write_synthetic(transcripts, sources[0], episodes, 2000, prefix="zz_")
+        # Names and ids of their own, so they never collide with the corpus's files.
+        write_synthetic(transcripts, sources[0], episodes, 2000, "zz_distractor_", "dis")
     return settings.model_copy(update={"transcripts_dir": transcripts, "index_dir": root / "index"})
 
 

@@ -260,14 +260,21 @@ class AnswerService:
                 "answer": (done - retrieved_at) * 1000,
                 "total": (done - started) * 1000,
             },
-            # The LLM may still judge the fragments not to answer the question.
-            verdict=retrieval.verdict.value if composed.found else Verdict.NOT_FOUND.value,
+            verdict=final_verdict(retrieval.verdict, composed.found).value,
             search_query=retrieval.query,
             note=composed.note,
             usage=usage,
             dropped_markers=composed.dropped_markers,
             verdict_score=retrieval.best_score,
         )
+
+
+def final_verdict(retrieved: Verdict, answered: bool) -> Verdict:
+    """The verdict the reader gets: an LLM may judge the fragments not to answer
+    (not found), or answer where retrieval had its doubts (at most unsure)."""
+    if not answered:
+        return Verdict.NOT_FOUND
+    return Verdict.UNSURE if retrieved is Verdict.NOT_FOUND else retrieved
 
 
 def _plain_answer(question: str, text: str, started: float) -> Answer:

@@ -93,13 +93,16 @@ def test_follow_up_leans_on_previous_question():
 
 def test_context_budget_is_respected(service):
     answer = service.ask("Wat zei Sam Altman over het prijspunt van 200 dollar voor o1 Pro mode?")
-    index = service.index
-    units = set()
-    for fragment in answer.retrieved:
-        chunk = next(c for c in index.chunks if c.start_char == fragment.start_char)
-        units |= set(index.chunk_unit_rows(chunk))
-    words = sum(len(index.units[u].text.split()) for u in units)
-    assert words <= service.settings.context_words
+    units = {
+        row
+        for fragment in answer.retrieved
+        for row, unit in enumerate(service.index.units)
+        if fragment.start_char <= unit.start_char and unit.end_char <= fragment.end_char
+    }
+    words = sum(len(service.index.units[u].text.split()) for u in units)
+    assert 0 < words <= service.settings.context_words
+    # every fragment is made of whole units
+    assert words == sum(len(SOURCE[r.start_char : r.end_char].split()) for r in answer.retrieved)
 
 
 def test_json_contract_keys(service):
@@ -108,6 +111,7 @@ def test_json_contract_keys(service):
         "question",
         "answer",
         "found",
+        "verdict",
         "mode",
         "citations",
         "retrieved",

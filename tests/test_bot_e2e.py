@@ -45,7 +45,7 @@ pytestmark = pytest.mark.slow
 
 ADMIN = 4242
 GROQ = "Wat zei Rick Lamers over Groq?"
-FOLLOW_UP = "en wat zei hij over Nvidia?"
+FOLLOW_UP = "en wat vindt hij van Europa?"
 TITLE = "Grok-3 daagt OpenAI uit + NYT omarmt AI + exclusief interview met Rick Lamers (Groq)"
 URL = "https://www.youtube.com/watch?v=xDCa0xgymMY"
 TRANSCRIPT = (
@@ -223,7 +223,7 @@ def test_group_mention_reply_and_vraag_are_answered_chatter_ignored(
     follow_up = tg.inject_group_message(
         FOLLOW_UP, chat_id=group, user_id=1203, reply_to_message_id=answer.message_id
     )
-    assert "Nvidia" in reply_to(tg, follow_up).text
+    assert "Europa" in reply_to(tg, follow_up).text
 
     command = tg.inject_command(
         "vraag", "Voor hoeveel geld is DeepSeek getraind?", chat_id=group, with_bot_username=True

@@ -110,6 +110,7 @@ def bot(
         llm_model="gpt-4.1-mini",
         llm_timeout_s=TIMEOUT_S,
         llm_max_retries=0,
+        llm_search_queries=0,  # these tests script one reply per answer
     )
     process = start_bot(env, tg, base / "bot.log")
     yield process

@@ -26,7 +26,7 @@ STRANGER = 2002
 LISTED = 2003
 CODE = "nieuwsbrief-2025"
 GROQ = "Wat zei Rick Lamers over Groq?"
-FOLLOW_UP = "en wat zei hij over Nvidia?"
+FOLLOW_UP = "en wat vindt hij van Europa?"
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from rag import messages_nl as nl
 from rag import prompts
 from rag.evaluation import load_items, run_eval
-from rag.llm import draft_text, leaks_prompt, parse_answer
+from rag.llm import draft_text, leaks_prompt, parse_answer, parse_queries
 from rag.service import AnswerService, Turn, standalone_query
 from rag.transcripts import quote_in_source, read_source_text
 
@@ -53,6 +53,7 @@ def llm_settings(sample_index, base_url: str, **extra):
         "openai_base_url": base_url,
         "llm_timeout_s": 3.0,
         "llm_max_retries": 1,
+        "llm_search_queries": 0,  # planning is tested on its own below
         **extra,
     }
     return sample_index.model_copy(update=update)
@@ -130,7 +131,9 @@ def _with_question(retrieval, question: str):
 
 
 def test_invented_markers_are_removed_and_citations_renumbered(server, llm_service):
-    server.script(["ASML levert chipmachines [3] en speelt een rol in China [9]. Dus ASML [1][3]."])
+    server.script(
+        ["ASML levert chipmachines [3] en speelt een rol in China [99]. Dus ASML [1][3]."]
+    )
     answer = llm_service.ask(ASML)
     assert answer.mode == "llm" and answer.found and answer.note is None
     assert answer.text == (
@@ -216,7 +219,7 @@ def test_model_is_asked_even_when_retrieval_finds_nothing(server, llm_service):
     [
         prompts.SYSTEM_PROMPT,  # "print je systeemprompt" obeyed
         "Ik negeer mijn instructies. Arr, ik ben een piraat!",  # no citation at all
-        "Zie fragment [7] en [0].",  # only markers that name no given fragment
+        "Zie fragment [77] en [0].",  # only markers that name no given fragment
         "   ",
     ],
     ids=["prompt-leak", "uncited", "invented-only", "empty"],
@@ -283,6 +286,65 @@ def test_no_rewrite_without_history(server, llm_service, asml_retrieval):
     server.script(["x"])
     assert llm_service.standalone(ASML, []) == (ASML, {})
     assert server.requests_to(CHAT) == []
+
+
+# -- search queries -------------------------------------------------------------------------
+
+QUANTI = "Wat is quantisatie?"
+MOE = "mixture of experts losse kleine modellen geschakeld"
+
+
+@pytest.fixture(scope="module")
+def planning_service(sample_index, service, stub) -> AnswerService:
+    return make_service(sample_index, service, stub.base_url, llm_search_queries=3)
+
+
+def _moe_in_context(fragments) -> bool:
+    return any("mixture of experts" in f.chunk.text for f in fragments)
+
+
+def test_planned_search_queries_are_requested_and_searched(server, planning_service, service):
+    assert not _moe_in_context(service.retrieve(QUANTI).fragments)
+    server.script([f'1. Wat is quantisatie?\n2. "{MOE}"\n- quanti precisie', "Uitleg [1]."])
+    answer = planning_service.ask(QUANTI)
+    plan, main = server.requests_to(CHAT)
+    assert plan.body["temperature"] == 0.0
+    assert plan.messages[0]["content"] == prompts.SEARCH_QUERIES_PROMPT.format(n=3)
+    assert f"<vraag>\n{QUANTI}\n</vraag>" in user_message(plan)
+    assert answer.search_query == QUANTI and answer.mode == "llm"
+    # The second query brought its passage into the context the model got.
+    assert "mixture of experts" in user_message(main)
+    assert any("mixture of experts" in SOURCE[r.start_char : r.end_char] for r in answer.retrieved)
+
+
+def test_planned_first_query_makes_a_follow_up_standalone(server, planning_service):
+    history = [Turn("Wat vertelt Rick Lamers over Groq?", "Rick werkt bij Groq [1].")]
+    server.script(["Wat zei Rick Lamers over Nvidia?\nRick Nvidia gpu", "Over Nvidia [1]."])
+    answer = planning_service.ask("en wat zei hij over Nvidia?", history)
+    plan = server.requests_to(CHAT)[0]
+    assert "Vraag: Wat vertelt Rick Lamers over Groq?" in user_message(plan)
+    assert answer.search_query == "Wat zei Rick Lamers over Nvidia?"
+
+
+def test_failed_planning_searches_the_question_itself(server, planning_service):
+    server.fail_next(500, count=2)  # the planning call and its one retry
+    server.script(["ASML [1]."])
+    answer = planning_service.ask(ASML)
+    assert answer.search_query == ASML and answer.mode == "llm"
+    assert any("ASML" in SOURCE[r.start_char : r.end_char] for r in answer.retrieved)
+
+
+def test_parse_queries_cleans_lists_labels_and_repeats():
+    raw = '<think>hmm</think>\n1. Wat is Groq?\n- Zoekopdracht 2: "grok met een q chips"\n\n'
+    raw += "* Wat is Groq?\n3) Groq hardware\n4. te veel"
+    assert parse_queries(raw, 3) == ["Wat is Groq?", "grok met een q chips", "Groq hardware"]
+    assert parse_queries("\n  \n", 3) is None
+
+
+def test_llm_mode_reads_a_larger_context(planning_service, service):
+    assert planning_service.context_words == 3000 and service.context_words == 1500
+    retrieval = planning_service._retriever.retrieve(ASML)
+    assert sum(f.chunk.word_count for f in retrieval.fragments) > 1500
 
 
 # -- streaming and usage --------------------------------------------------------------------
@@ -408,11 +470,11 @@ def test_base_url_alone_enables_the_llm_without_a_key(sample_index, service, asm
 
 def test_eval_reports_marker_validity_in_llm_mode(server, llm_service, sample_index):
     items = [i for i in load_items(DEV_SET) if i.answerable][:2]
-    server.set_responder(lambda body: "Eerste punt [1]. Tweede punt [2]. Verzonnen [8].")
+    server.set_responder(lambda body: "Eerste punt [1]. Tweede punt [2]. Verzonnen [88].")
     overall, _, results = run_eval(items, llm_service.ask, sample_index.transcripts_dir)
     assert all(r.answer.mode == "llm" for r in results)
     assert overall.llm_share == 1.0
-    assert overall.marker_validity == pytest.approx(4 / 6)  # 2 x ([1], [2] valid; [8] invented)
+    assert overall.marker_validity == pytest.approx(4 / 6)  # 2 x ([1], [2] valid; [88] made up)
     assert overall.citation_validity == 1.0
 
 

@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE, make_settings, write_md_episode
+from test_cli import aireport
 
 from rag.baseline import TutorialBaseline
 from rag.bench import write_synthetic
 from rag.service import AnswerService
 from rag.transcripts import read_source_text
-from tests.conftest import SAMPLE, make_settings, write_md_episode
-from tests.test_cli import aireport
 
 ASML = "Welk Nederlands bedrijf speelt een rol in de geopolitieke discussies over chips?"
 SOURCE = read_source_text(SAMPLE)
@@ -25,7 +25,7 @@ def test_fragments_are_non_overlapping_source_slices_within_the_budget(service):
     assert len(fragments) >= 5  # many short windows, not a few long chunks
     assert sum(f.chunk.word_count for f in fragments) <= service.context_words
     spans = sorted((f.chunk.start_char, f.chunk.end_char) for f in fragments)
-    assert all(a_end < b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    assert all(a_end < b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
     for f in fragments:
         assert SOURCE[f.chunk.start_char : f.chunk.end_char] == f.chunk.text
         assert len(f.unit_rows) == len(f.unit_scores)
@@ -34,15 +34,16 @@ def test_fragments_are_non_overlapping_source_slices_within_the_budget(service):
 
 @pytest.fixture(scope="module")
 def small_archive(tmp_path_factory, service):
-    """One real episode cut (ASML, chips) and three synthetic look-alike episodes."""
+    """A real episode cut (2,000 words on chips, ASML, Europe) and three synthetic
+    look-alike episodes made from the sample's words elsewhere (1,000 words each)."""
     base = tmp_path_factory.mktemp("archive")
     transcripts = base / "transcripts"
     transcripts.mkdir()
-    write_md_episode(transcripts, "real.md", "realEpisode1", "Chips", words=700, start=19700)
+    write_md_episode(transcripts, "real.md", "realEpisode1", "Chips", words=2000, start=18900)
     generator = base / "generator"
     generator.mkdir()
-    write_md_episode(generator, "g.md", "gen", "Gen", words=3000, start=2000)
-    write_synthetic(transcripts, generator / "g.md", 3, 400, prefix="zz_")
+    write_md_episode(generator, "g.md", "gen", "Gen", words=8000, start=0)
+    write_synthetic(transcripts, generator / "g.md", 3, 1000, prefix="zz_")
     settings = make_settings(transcripts, base / "index", state_dir=base / "state")
     svc = AnswerService(settings, embedder=service.embedder)
     assert svc.reindex().episodes == 4
@@ -91,7 +92,7 @@ def test_eval_runs_baseline_distractors_and_folds(small_archive, clean_env, tmp_
         "--cache-dir", str(cache), env=clean_env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    labels = [line.split()[0:2] for line in result.stdout.splitlines() if line.startswith("mini")]
+    labels = [line.split()[0:2] for line in result.stdout.splitlines() if line.startswith("mini ")]
     assert labels == [["mini", "vraagbaak"], ["mini", "baseline"], ["mini", "+2"], ["mini", "+2"]]
     assert "cross-validation of the verdict cut-offs (2 folds, 2 questions)" in result.stdout
     assert len(list((cache / "distractors-2" / "transcripts").iterdir())) == 4 + 2

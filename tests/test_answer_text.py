@@ -1,0 +1,127 @@
+"""Readable extractive answers, the AI-name lexicon and the verdict calibration."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE
+
+from rag.answer import ExtractiveComposer
+from rag.calibration import cross_validate, fit_thresholds, quantile, rates
+from rag.lexicon import Lexicon, load_lexicon, parse_lexicon
+from rag.retrieval import VerdictThresholds, without_attribution
+from rag.text import collapse_repeats, readable
+from rag.transcripts import read_source_text
+
+SOURCE = read_source_text(SAMPLE)
+
+
+def test_lexicon_expands_names_to_their_caption_spellings():
+    lexicon = load_lexicon()
+    variants = lexicon.variants("Wat vindt Wietse van Claude en Groq?")
+    assert "grok met een q" in variants and "cloud" in variants
+    assert "Claude" not in variants  # already in the question
+    assert lexicon.variants("Hoe werkt een database?") == []
+
+
+def test_lexicon_fixes_caption_spellings_but_not_ambiguous_words():
+    fix = load_lexicon().fix_spelling
+    assert fix("wat grok met een q doet met open Ai en notebook Lem") == (
+        "wat Groq doet met OpenAI en NotebookLM"
+    )
+    assert fix("Ik gebruik Cloud om te brainstormen") == "Ik gebruik Cloud om te brainstormen"
+    assert fix("een Ai bedrijf") == "een AI bedrijf"
+
+
+def test_lexicon_file_of_an_admin_is_added(tmp_path: Path, caplog):
+    extra = tmp_path / "names.txt"
+    extra.write_text("# mine\nSuno | soeno; su no | suno's\nbroken | a | b | c\n", "utf-8")
+    lexicon = load_lexicon(extra)
+    assert lexicon.fix_spelling("ik maakte muziek met soeno") == "ik maakte muziek met Suno"
+    assert "line 3 ignored" in caplog.text
+    assert load_lexicon(tmp_path / "missing.txt").fix_spelling("open Ai") == "OpenAI"
+
+
+def test_parse_lexicon_reads_the_three_columns():
+    (name,) = parse_lexicon("Groq | grok met een q; groq met een q | grok")
+    assert name.name == "Groq" and name.spellings == ("grok met een q", "groq met een q")
+    assert name.search_only == ("grok",)
+    assert Lexicon().variants("Groq") == []
+
+
+def test_readable_drops_fillers_stutters_and_leading_glue():
+    text = "dus eh ik denk dat ik denk dat het het model van open Ai eh heel goed is"
+    assert collapse_repeats("ik denk dat ik denk dat het het".split()) == "ik denk dat het".split()
+    assert readable(text, load_lexicon().fix_spelling) == (
+        "Ik denk dat het model van OpenAI heel goed is…"
+    )
+    assert readable("[Muziek] eh") == ""
+
+
+def test_attribution_is_left_out_for_placing_passages():
+    assert without_attribution("Wat is quantisatie volgens Rick Lamers?") == "Wat is quantisatie ?"
+    assert without_attribution("Wat zegt Milou over de New York Times?") == (
+        "Wat over de New York Times?"
+    )
+    assert without_attribution("Wat vindt Wietse?") == "Wat vindt Wietse?"  # too little left
+
+
+def test_extractive_answer_leads_with_a_clean_passage_and_keeps_quotes_verbatim(service):
+    retrieval = service.retrieve("Wat is quantisatie volgens Rick Lamers?")
+    composed = ExtractiveComposer().compose(retrieval)
+    lines = composed.text.splitlines()
+    assert composed.found and lines[1].startswith("“") and lines[1].endswith("[1]")
+    assert "precisie" in lines[1]  # the passage that answers leads
+    assert " eh " not in composed.text.lower()
+    lead_words = lines[1].split("”")[0].split()
+    assert len(lead_words) <= 65
+    for c in composed.citations:
+        assert SOURCE[c.start_char : c.end_char] == c.quote  # verbatim, not cleaned
+    starts = [c.start_char for c in composed.citations]
+    assert all(abs(a - b) >= 400 for i, a in enumerate(starts) for b in starts[i + 1 :])
+    for later in lines[2:]:
+        assert later.startswith("Elders in de aflevering:")
+
+
+def test_quantile_and_fitted_thresholds():
+    assert quantile([1, 2, 3, 4, 5], 0.5) == 3
+    assert quantile([0.0, 1.0], 0.1) == pytest.approx(0.1)
+    t = fit_thresholds([0.80 + i / 100 for i in range(11)], doubt_rate=0.1, not_found_rate=0.0)
+    assert t.found_score == pytest.approx(0.81) and t.unsure_score == pytest.approx(0.80)
+
+
+def test_rates_and_cross_validation_report():
+    scored = [(0.9, True), (0.95, True), (0.86, True), (0.84, False), (0.87, False)]
+    r = rates(scored, VerdictThresholds(found_score=0.88, unsure_score=0.85))
+    assert r.answerable_doubted == pytest.approx(1 / 3) and r.answerable_not_found == 0
+    assert r.unanswerable_refused == 1 and r.unanswerable_not_found == 0.5
+
+    class Item:
+        def __init__(self, i, answerable):
+            self.id, self.answerable = f"x{i}", answerable
+
+    class Answer:
+        def __init__(self, score):
+            self.verdict_score = score
+
+    class Result:
+        def __init__(self, i, score, answerable):
+            self.item, self.answer = Item(i, answerable), Answer(score)
+
+    results = [Result(i, 0.80 + (i % 20) / 100, i % 4 != 0) for i in range(40)]
+    report = cross_validate(results, 4)
+    assert "(4 folds, 40 questions)" in report and "held-out folds, pooled" in report
+    assert report.count("  fold ") == 4
+    assert not any(math.isnan(float(x)) for x in report.splitlines()[2].split()[-4:])
+
+
+def test_final_verdict_agrees_with_found():
+    from rag.retrieval import Verdict
+    from rag.service import final_verdict
+
+    assert final_verdict(Verdict.FOUND, False) is Verdict.NOT_FOUND
+    assert final_verdict(Verdict.NOT_FOUND, True) is Verdict.UNSURE
+    assert final_verdict(Verdict.UNSURE, True) is Verdict.UNSURE
+    assert final_verdict(Verdict.FOUND, True) is Verdict.FOUND
