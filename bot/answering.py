@@ -293,7 +293,10 @@ def _log_draft_failure(task: asyncio.Task) -> None:
 
 
 def precheck(rt: Runtime, question: str) -> str | None:
-    """A reply for input that is not worth a search (empty, no words, too long), else None."""
+    """A reply for input that is not worth a search (empty, no words, too long) or that
+    cannot be answered yet (the first index is still being built), else None."""
+    if rt.service.index is None and rt.reindex_running:
+        return msg.INDEX_MISSING_BUILDING
     if len(question) > MAX_QUESTION_CHARS:
         return msg.TOO_LONG.format(length=len(question), limit=MAX_QUESTION_CHARS)
     if question and any(ch.isalnum() for ch in question):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import textwrap
 from typing import NoReturn
 
 from pydantic import ValidationError
 from telegram import BotCommand, BotCommandScopeChat, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -24,7 +25,7 @@ from bot import handlers
 from bot import messages as msg
 from bot.access import AccessPolicy
 from bot.formatting import EPISODES_PATTERN, SOURCES_PATTERN
-from bot.logs import configure_logging, token_secrets
+from bot.logs import RedactingFilter, bot_secrets, configure_logging, install_excepthooks
 from bot.reindex import build_missing_index
 from bot.runtime import RUNTIME_KEY, Runtime
 from bot.startup import StartupError, bot_token, file_base_url, webhook_config
@@ -157,6 +158,18 @@ def load_settings() -> Settings:
     return settings
 
 
+def token_rejected(exc: InvalidToken, settings: Settings, redactor: RedactingFilter) -> str:
+    """The operator's message when Telegram answers 401 or 404 to getMe; no token in it.
+
+    PTB puts the whole token in its message ("The token `…` was rejected"), so the reason
+    shown is the server's own answer ("Unauthorized", "Not Found"), kept from the cause.
+    """
+    cause = exc.__cause__ if isinstance(exc.__cause__, TelegramError) else exc
+    reason = textwrap.shorten(cause.message, 200)  # a wrong URL may answer with a whole page
+    text = msg.TOKEN_REJECTED.format(reason=reason, base_url=settings.telegram_api_base_url)
+    return redactor.redact(text)
+
+
 def _exit(text: str) -> NoReturn:
     print(text, file=sys.stderr)
     raise SystemExit(2)
@@ -165,6 +178,12 @@ def _exit(text: str) -> NoReturn:
 def main() -> None:
     """Load the settings, build the bot and run it until interrupted."""
     settings = load_settings()
-    configure_logging(settings.log_level, token_secrets(bot_token(settings)))
+    redactor = configure_logging(
+        settings.log_level, bot_secrets(bot_token(settings), settings.openai_api_key)
+    )
+    install_excepthooks(redactor)  # the default hook would print tokens in tracebacks
     application = build_application(settings, AnswerService(settings))
-    run(application, settings)
+    try:
+        run(application, settings)
+    except InvalidToken as exc:
+        _exit(token_rejected(exc, settings, redactor))

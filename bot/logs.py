@@ -1,12 +1,20 @@
-"""Logging for the bot process, with the bot token scrubbed from every record."""
+"""Logging for the bot process, with the secrets scrubbed from every record and traceback."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+import traceback
 from collections.abc import Iterable
+from types import TracebackType
 
-REDACTED = "<token>"
+from pydantic import SecretStr
+
+REDACTED = "<redacted>"
+# Shorter API keys are placeholders for local servers ("x", "EMPTY"); scrubbing them would
+# garble every log line without protecting anything.
+MIN_KEY_CHARS = 8
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Libraries that log request URLs (which contain the token) at INFO or DEBUG.
 NOISY_LOGGERS = ("httpx", "httpcore")
@@ -24,6 +32,11 @@ class RedactingFilter(logging.Filter):
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
         return text
+
+    def format_exception(
+        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> str:
+        return self.redact("".join(traceback.format_exception(exc_type, exc, tb)))
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -45,8 +58,14 @@ def token_secrets(token: str) -> list[str]:
     return [token, token.partition(":")[2]]
 
 
-def configure_logging(level: str, secrets: Iterable[str]) -> None:
-    """Log to stderr at `level`, with the redacting filter on every root handler."""
+def bot_secrets(token: str, openai_api_key: SecretStr | None) -> list[str]:
+    """Everything to scrub: the bot token, its secret half and the OpenAI key."""
+    key = openai_api_key.get_secret_value() if openai_api_key else ""
+    return token_secrets(token) + ([key] if len(key) >= MIN_KEY_CHARS else [])
+
+
+def configure_logging(level: str, secrets: Iterable[str]) -> RedactingFilter:
+    """Log to stderr at `level`, with the redacting filter on every root handler; returns it."""
     numeric = logging.getLevelName(level.upper())
     logging.basicConfig(
         format=FORMAT,
@@ -58,3 +77,25 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
         handler.addFilter(redactor)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    return redactor
+
+
+def install_excepthooks(redactor: RedactingFilter) -> None:
+    """Print uncaught exceptions (main thread and other threads) with the secrets scrubbed."""
+
+    def excepthook(
+        exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        sys.stderr.write(redactor.format_exception(exc_type, exc, tb))
+
+    def thread_excepthook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:  # like Python's own hook: a thread may exit quietly
+            return
+        name = args.thread.name if args.thread else threading.get_ident()
+        sys.stderr.write(f"Exception in thread {name}:\n")
+        sys.stderr.write(
+            redactor.format_exception(args.exc_type, args.exc_value, args.exc_traceback)
+        )
+
+    sys.excepthook = excepthook
+    threading.excepthook = thread_excepthook

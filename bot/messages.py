@@ -186,3 +186,9 @@ TOKEN_MALFORMED = (
     "Copy the token from @BotFather again."
 )
 SETTINGS_INVALID = "De instellingen kloppen niet / the settings are invalid:\n{errors}"
+TOKEN_REJECTED = (
+    "Telegram accepteert het token niet ({reason}). Kopieer TELEGRAM_BOT_TOKEN opnieuw van "
+    "@BotFather en controleer TELEGRAM_API_BASE_URL ({base_url}).\n"
+    "Telegram did not accept the token ({reason}). Copy TELEGRAM_BOT_TOKEN from @BotFather "
+    "again and check TELEGRAM_API_BASE_URL ({base_url})."
+)

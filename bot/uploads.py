@@ -14,6 +14,8 @@ from rag.transcripts import SUPPORTED_SUFFIXES, parse_file
 
 MAX_STEM = 120
 UNSAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
+# yt-dlp's `Title [id].nl.vtt`: `rag.transcripts` reads the episode's id from this tag.
+YOUTUBE_TAG_RE = re.compile(r"\[[A-Za-z0-9_-]{11}\]")
 
 
 def sanitize_filename(name: str | None) -> str | None:
@@ -21,6 +23,7 @@ def sanitize_filename(name: str | None) -> str | None:
 
     Directories (either slash), control and non-ASCII characters, leading dots and `..`
     are removed, so the result can only ever name a visible file directly in one folder.
+    The last YouTube id tag (`[` + 11 id characters + `]`) is kept, even when cut to size.
     """
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
     base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
@@ -28,9 +31,19 @@ def sanitize_filename(name: str | None) -> str | None:
     suffix = f".{suffix.lower()}"
     if not dot or suffix not in SUPPORTED_SUFFIXES:
         return None
-    stem = UNSAFE_RE.sub("_", stem)
-    stem = re.sub(r"\.{2,}", ".", stem).strip("._-")[:MAX_STEM].rstrip("._-")
-    return f"{stem or 'transcript'}{suffix}"
+    tags = list(YOUTUBE_TAG_RE.finditer(stem))
+    if not tags:
+        stem = _safe_part(stem).strip("._-")[:MAX_STEM].rstrip("._-")
+        return f"{stem or 'transcript'}{suffix}"
+    tag = tags[-1]
+    tail = _safe_part(stem[tag.end() :]).rstrip("._-")[: MAX_STEM - len(tag[0])].rstrip("._-")
+    head = _safe_part(stem[: tag.start()]).lstrip("._-")[: MAX_STEM - len(tag[0]) - len(tail)]
+    return f"{head}{tag[0]}{tail}{suffix}"
+
+
+def _safe_part(text: str) -> str:
+    """`text` with unsafe runs as `_` and dot runs as one dot."""
+    return re.sub(r"\.{2,}", ".", UNSAFE_RE.sub("_", text))
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ Layout of `INDEX_DIR`:
     builds/<name>/       manifest.json, episodes.json, units.json, chunks.json,
                          units.faiss, chunks.faiss, bm25/
 
-A build is written into a fresh folder and only then made live by replacing
-`CURRENT`, so a crash or an error midway leaves the previous index loadable.
+A build is written into a fresh folder, fsynced, and only then made live by
+replacing `CURRENT`, so a crash, an error or a power loss midway leaves the previous
+index loadable. The previous build is kept until the next swap: a process that has
+just read `CURRENT` can still open it. An unreadable build counts as missing.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import bm25s
 import faiss
@@ -49,10 +52,20 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 FORMAT_VERSION = 2  # 2: units carry gap_after; BM25 over units too
 CURRENT_FILE = "CURRENT"
 ProgressFn = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 class IndexMissingError(Exception):
     """There is no usable index yet."""
+
+
+class IndexUnreadableError(IndexMissingError):
+    """The live build is there but cannot be read (truncated or damaged files)."""
+
+
+# What reading a damaged or vanished build raises: JSON and .npy errors are ValueErrors,
+# faiss raises RuntimeError, a build deleted under the reader FileNotFoundError.
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError)
 
 
 class IndexBusyError(Exception):
@@ -150,31 +163,56 @@ class SearchIndex:
 
     @classmethod
     def load(cls, index_dir: Path) -> SearchIndex:
-        """Load the live build; raise `IndexMissingError` when there is none."""
-        build = current_build(index_dir)
-        if build is None:
+        """Load the live build; raise `IndexMissingError` when there is none.
+
+        An unreadable build raises `IndexUnreadableError` (also an `IndexMissingError`).
+        When `CURRENT` changed while reading, the build was swapped out and deleted under
+        us (two swaps by another process): the load is retried once with the new build.
+        """
+        name = live_name(index_dir)
+        if name is None:
             raise IndexMissingError(f"no index in {index_dir}")
-        manifest = _read_json(build / "manifest.json")
+        try:
+            return cls._load_build(index_dir / "builds" / name)
+        except IndexUnreadableError as exc:
+            again = live_name(index_dir)
+            if again is None or again == name:
+                raise
+            log.info("build %s went away while loading (%s); loading %s", name, exc, again)
+            return cls._load_build(index_dir / "builds" / again)
+
+    @classmethod
+    def _load_build(cls, build: Path) -> SearchIndex:
+        manifest = _read(build / "manifest.json", _read_json)
         if manifest.get("format") != FORMAT_VERSION:
             raise IndexMissingError(f"index format {manifest.get('format')} is not supported")
-        episodes = [EpisodeInfo(**e) for e in _read_json(build / "episodes.json")]
-        units = [Unit(**u) for u in _read_json(build / "units.json")]
-        chunks = [Chunk(**c) for c in _read_json(build / "chunks.json")]
+        episodes = _read(build / "episodes.json", lambda p: _read_records(p, EpisodeInfo))
+        units = _read(build / "units.json", lambda p: _read_records(p, Unit))
+        chunks = _read(build / "chunks.json", lambda p: _read_records(p, Chunk))
         bm25 = unit_bm25 = None
         if chunks:
-            bm25 = bm25s.BM25.load(str(build / "bm25"), allow_pickle=False)
-            unit_bm25 = bm25s.BM25.load(str(build / "bm25_units"), allow_pickle=False)
+            bm25 = _read(build / "bm25", _read_bm25)
+            unit_bm25 = _read(build / "bm25_units", _read_bm25)
         return cls(
             build,
             manifest,
             episodes,
             units,
             chunks,
-            faiss.read_index(str(build / "units.faiss")),
-            faiss.read_index(str(build / "chunks.faiss")),
+            _read(build / "units.faiss", _read_faiss),
+            _read(build / "chunks.faiss", _read_faiss),
             bm25,
             unit_bm25,
         )
+
+
+def _read(path: Path, reader: Callable[[Path], T]) -> T:
+    """`reader(path)`, turning what a damaged or vanished file raises into one error."""
+    try:
+        return reader(path)
+    except READ_ERRORS as exc:
+        name = f"{path.parent.name}/{path.name}"
+        raise IndexUnreadableError(f"{name} is unreadable: {type(exc).__name__}: {exc}") from exc
 
 
 def _read_json(path: Path):
@@ -182,9 +220,38 @@ def _read_json(path: Path):
         return json.load(fh)
 
 
+def _read_records(path: Path, kind: type[T]) -> list[T]:
+    return [kind(**record) for record in _read_json(path)]
+
+
+def _read_bm25(path: Path) -> bm25s.BM25:
+    return bm25s.BM25.load(str(path), allow_pickle=False)
+
+
+def _read_faiss(path: Path) -> faiss.Index:
+    return faiss.read_index(str(path))
+
+
 def _write_json(path: Path, value) -> None:
     with path.open("w", encoding="utf-8") as fh:
         json.dump(value, fh, ensure_ascii=False)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (which makes renames into it durable), to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """fsync every file and folder under `folder`, including itself."""
+    for root, _dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            _fsync(Path(root, name))
+        _fsync(Path(root))
 
 
 def _all_vectors(index: faiss.Index) -> np.ndarray:
@@ -193,11 +260,19 @@ def _all_vectors(index: faiss.Index) -> np.ndarray:
     return index.reconstruct_n(0, index.ntotal)
 
 
-def current_build(index_dir: Path) -> Path | None:
-    pointer = index_dir / CURRENT_FILE
-    if not pointer.is_file():
+def live_name(index_dir: Path) -> str | None:
+    """The build `CURRENT` names, whether or not it exists."""
+    try:
+        return (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
         return None
-    build = index_dir / "builds" / pointer.read_text(encoding="utf-8").strip()
+
+
+def current_build(index_dir: Path) -> Path | None:
+    name = live_name(index_dir)
+    if name is None:
+        return None
+    build = index_dir / "builds" / name
     return build if (build / "manifest.json").is_file() else None
 
 
@@ -288,10 +363,10 @@ def build_index(
 def _load_previous(index_dir: Path) -> SearchIndex | None:
     try:
         return SearchIndex.load(index_dir)
-    except IndexMissingError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except IndexUnreadableError as exc:
         log.warning("previous index unreadable, rebuilding from scratch: %s", exc)
+        return None
+    except IndexMissingError:
         return None
 
 
@@ -404,16 +479,30 @@ def _write_build(index_dir: Path, parts, model: str, chunker: ChunkerConfig, rep
         "skipped": [asdict(s) for s in report.skipped],
     }
     _write_json(tmp / "manifest.json", manifest)  # written last: marks the build complete
+    _fsync_tree(tmp)  # on disk before CURRENT can name it, or a power loss leaves it broken
     final = builds / name
     tmp.rename(final)
+    _fsync(builds)
     return final
 
 
 def _swap_in(index_dir: Path, build: Path) -> None:
     pointer = index_dir / CURRENT_FILE
+    previous = live_name(index_dir)
     tmp = index_dir / f".{CURRENT_FILE}.tmp"
     tmp.write_text(build.name, encoding="utf-8")
+    _fsync(tmp)
     os.replace(tmp, pointer)  # atomic: readers see the old or the new build, never neither
+    _fsync(index_dir)
+    _remove_builds(index_dir, keep=(build.name, previous))
+
+
+def _remove_builds(index_dir: Path, keep: Sequence[str | None]) -> None:
+    """Delete all builds but `keep` (and leftovers of killed builds).
+
+    The previous build stays until the next swap: a process that read `CURRENT` just
+    before this swap can still load it.
+    """
     for stale in (index_dir / "builds").iterdir():
-        if stale.name != build.name:
+        if stale.name not in keep:
             shutil.rmtree(stale, ignore_errors=True)

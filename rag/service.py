@@ -18,6 +18,7 @@ from rag.index import (
     IndexBusyError,
     IndexMissingError,
     IndexReport,
+    IndexUnreadableError,
     SearchIndex,
     build_index,
     current_build,
@@ -107,10 +108,18 @@ class AnswerService:
         return self._retriever.index if self._retriever else None
 
     def load(self) -> bool:
-        """Load (or reload) the live index; False when there is none yet."""
+        """Load (or reload) the live index; False when there is none yet.
+
+        An unreadable index counts as missing (the caller rebuilds it) rather than
+        failing: a crash here would become a crash loop under a restart policy.
+        """
         try:
             index = SearchIndex.load(self.settings.index_dir)
-        except IndexMissingError:
+        except IndexUnreadableError as exc:
+            log.error("index unreadable, treating it as missing: %s", exc)
+            return False
+        except IndexMissingError as exc:
+            log.info("no index yet: %s", exc)
             return False
         retriever = HybridRetriever(
             index,

@@ -92,8 +92,12 @@ def format_moment(seconds: float | None) -> str | None:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def read_source_text(path: Path, max_bytes: int | None = None) -> str:
-    """Read a transcript file as text, refusing what is not a usable text file."""
+def read_source(path: Path, max_bytes: int | None = None) -> tuple[bytes, str]:
+    """A transcript file's bytes and their text, from one read; refuse unusable files.
+
+    Callers hash these bytes rather than reading the file again: an upload may replace
+    the file in between, and a hash of newer bytes would mark older text as current.
+    """
     size = path.stat().st_size
     if max_bytes is not None and size > max_bytes:
         raise TranscriptError("too_large", f"{size / 1e6:.1f} MB")
@@ -103,13 +107,14 @@ def read_source_text(path: Path, max_bytes: int | None = None) -> str:
     if b"\x00" in data[:8192]:
         raise TranscriptError("binary")
     try:
-        return data.decode("utf-8-sig")
+        return data, data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise TranscriptError("not_utf8", f"byte {exc.start}") from exc
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def read_source_text(path: Path, max_bytes: int | None = None) -> str:
+    """Read a transcript file as text, refusing what is not a usable text file."""
+    return read_source(path, max_bytes)[1]
 
 
 def slugify(value: str) -> str:
@@ -249,7 +254,7 @@ def parse_file(path: Path, max_bytes: int | None = None, name: str | None = None
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise TranscriptError("unsupported", suffix or "no extension")
-    text = read_source_text(path, max_bytes)
+    data, text = read_source(path, max_bytes)
     if suffix in (".vtt", ".srt"):
         parsed = parse_cues(text, path)
     elif suffix == ".md" or MD_TRANSCRIPT_RE.search(text):
@@ -262,7 +267,7 @@ def parse_file(path: Path, max_bytes: int | None = None, name: str | None = None
     return Episode(
         id=parsed["id"] or slugify(Path(source_file).stem),
         source_file=source_file,
-        sha256=sha256_file(path),
+        sha256=hashlib.sha256(data).hexdigest(),
         text=text,
         **{k: v for k, v in parsed.items() if k != "id"},
     )

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from bot import messages as msg
-from rag import messages_nl as nl
 from rag.settings import Settings
 from rag.transcripts import parse_file
 
@@ -207,7 +206,7 @@ def test_first_start_without_an_index_builds_it_in_the_background(
             busy = reply_to(tg, tg.inject_private_message("/reindex", user_id=ADMIN))
             assert busy.text == msg.REINDEX_BUSY
             early = reply_to(tg, tg.inject_private_message("Wat is Groq?", user_id=7001))
-            assert early.text == nl.NO_EPISODES
+            assert early.text == msg.INDEX_MISSING_BUILDING
             tg.wait_for(lambda: "initial index built" in process.output(), timeout=120)
             listing = reply_to(tg, tg.inject_private_message("/afleveringen", user_id=7001))
             assert EXTRA_TITLE in listing.text

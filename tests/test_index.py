@@ -121,9 +121,11 @@ def test_failure_midway_keeps_the_old_index(corpus, embedder):
     # the next build recovers and cleans up
     report = build_index(corpus, embedder)
     assert report.added == ["c.md"]
-    assert [p.name for p in (corpus.index_dir / "builds").iterdir()] == [
-        current_build(corpus.index_dir).name
-    ]
+    # the live build and the previous one (kept until the next swap) remain
+    assert {p.name for p in (corpus.index_dir / "builds").iterdir()} == {
+        old_build.name,
+        current_build(corpus.index_dir).name,
+    }
 
 
 def test_killed_build_leaves_old_index_loadable(corpus, embedder, clean_env):
