@@ -68,8 +68,13 @@ class Rates:
 
 def rates(scored: Sequence[tuple[float, bool]], t: VerdictThresholds) -> Rates:
     """Verdict rates of (score, answerable) pairs under cut-offs `t`."""
-    ans = [verdict_of(s, t) for s, a in scored if a]
-    un = [verdict_of(s, t) for s, a in scored if not a]
+    return verdict_rates([(a, verdict_of(s, t)) for s, a in scored])
+
+
+def verdict_rates(verdicts: Sequence[tuple[bool, Verdict]]) -> Rates:
+    """Rates of (answerable, verdict) pairs."""
+    ans = [v for a, v in verdicts if a]
+    un = [v for a, v in verdicts if not a]
 
     def share(vs: list[Verdict], kinds: set[Verdict]) -> float:
         return sum(v in kinds for v in vs) / len(vs) if vs else float("nan")
@@ -91,7 +96,7 @@ def fold_of(item_id: str, folds: int) -> int:
 def cross_validate(results: Sequence, folds: int) -> str:
     """Fit on k-1 folds, judge the held-out fold; pooled held-out rates as a report."""
     scored = [(r.item.id, r.answer.verdict_score or 0.0, r.item.answerable) for r in results]
-    held_out: list[tuple[float, bool, Verdict]] = []
+    held_out: list[tuple[bool, Verdict]] = []
     lines = []
     for k in range(folds):
         train = [s for i, s, a in scored if fold_of(i, folds) != k and a]
@@ -99,17 +104,9 @@ def cross_validate(results: Sequence, folds: int) -> str:
         if not train or not test:
             continue
         t = fit_thresholds(train)
-        held_out += [(s, a, verdict_of(s, t)) for s, a in test]
+        held_out += [(a, verdict_of(s, t)) for s, a in test]
         lines.append(f"  fold {k}: found_score={t.found_score} unsure_score={t.unsure_score}")
-    doubt = {Verdict.UNSURE, Verdict.NOT_FOUND}
-    ans = [v for _, a, v in held_out if a]
-    un = [v for _, a, v in held_out if not a]
-    pooled = Rates(
-        sum(v in doubt for v in ans) / max(1, len(ans)),
-        sum(v is Verdict.NOT_FOUND for v in ans) / max(1, len(ans)),
-        sum(v in doubt for v in un) / max(1, len(un)),
-        sum(v is Verdict.NOT_FOUND for v in un) / max(1, len(un)),
-    )
+    pooled = verdict_rates(held_out)
     everything = fit_thresholds([s for _, s, a in scored if a])
     columns = ("ans:doub", "ans:nf", "un:refu", "un:nf")
     head = f"{'cut-offs (verdict rates)':<34} " + " ".join(f"{c:>8}" for c in columns)

@@ -42,16 +42,6 @@ def test_ask_json_contract(sample_index, clean_env):
     assert data["question"] == "Wat is het verschil tussen Groq en Grok?"
     assert data["found"] is True and data["mode"] == "extractive"
     assert data["verdict"] in ("found", "unsure")
-    assert list(data) == [
-        "question",
-        "answer",
-        "found",
-        "verdict",
-        "mode",
-        "citations",
-        "retrieved",
-        "timings_ms",
-    ]
     assert data["citations"] and data["citations"][0]["n"] == 1
     assert data["retrieved"][0]["rank"] == 1
     assert data["timings_ms"]["total"] >= data["timings_ms"]["retrieve"]
