@@ -28,7 +28,13 @@ from bot.formatting import EPISODES_PATTERN, SOURCES_PATTERN
 from bot.logs import RedactingFilter, bot_secrets, configure_logging, install_excepthooks
 from bot.reindex import build_missing_index
 from bot.runtime import RUNTIME_KEY, Runtime
-from bot.startup import StartupError, bot_token, file_base_url, webhook_config
+from bot.startup import (
+    StartupError,
+    bot_token,
+    file_base_url,
+    subscriber_codes,
+    webhook_config,
+)
 from bot.state import DB_NAME, StateStore
 from rag.service import AnswerService
 from rag.settings import Settings
@@ -58,7 +64,7 @@ def build_application(settings: Settings, service: AnswerService) -> Application
         service=service,
         store=StateStore(settings.state_dir / DB_NAME),
         access=AccessPolicy(
-            settings.admin_user_ids, settings.allowed_user_ids, settings.subscriber_codes
+            settings.admin_user_ids, settings.allowed_user_ids, subscriber_codes(settings)
         ),
     )
     add_handlers(application)
@@ -148,6 +154,7 @@ def load_settings() -> Settings:
     try:
         settings = Settings()
         bot_token(settings)
+        subscriber_codes(settings)
     except ValidationError as exc:
         errors = "\n".join(
             f"  {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 
 from telegram import MessageEntity, Update
@@ -85,20 +86,18 @@ def welcome_text(context: ContextTypes.DEFAULT_TYPE) -> str:
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Welcome the user; `/start <code>` unlocks a newsletter subscriber."""
+    """Welcome the user; `/start <code>` in a private chat unlocks a newsletter subscriber."""
     rt = runtime(context)
     message = update.effective_message
     user_id = update.effective_user.id if update.effective_user else None
     code = context.args[0] if context.args else None
-    if code and rt.access.codes and not rt.access.may_ask(user_id):
-        if not rt.access.valid_code(code):
-            log.info("user %s sent an unknown subscriber code", user_id)
-            await reply_html(message, msg.CODE_INVALID)
-            return
-        await rt.store.run(rt.store.unlock, user_id)
-        rt.access.subscribers.add(user_id)
-        log.info("user %s unlocked the bot with a subscriber code", user_id)
-        await reply_html(message, f"{msg.UNLOCKED}\n\n{welcome_text(context)}")
+    if code and rt.access.codes and message.chat.type != ChatType.PRIVATE:
+        # Everyone in the group can read the code: don't check it, so it cannot be tried here.
+        log.info("user %s sent /start with a code in group %s", user_id, message.chat_id)
+        await reply_html(message, msg.CODE_PRIVATE_ONLY)
+        return
+    if code and rt.access.codes and user_id is not None and not rt.access.may_ask(user_id):
+        await unlock_subscriber(update, context, user_id, code)
         return
     if not rt.access.may_ask(user_id):
         await reply_html(message, rt.access.refusal())
@@ -106,11 +105,35 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply_html(message, welcome_text(context))
 
 
+async def unlock_subscriber(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, user_id: int, code: str
+) -> None:
+    """Check a subscriber code, with a cool-down after too many wrong ones."""
+    rt = runtime(context)
+    message = update.effective_message
+    fingerprint = rt.access.try_code(user_id, code)  # no await before: every guess is counted
+    if fingerprint is None:
+        wait = rt.access.attempts.wait(user_id)
+        if wait:
+            log.info("user %s: subscriber codes paused for %.0f s", user_id, wait)
+            await reply_html(message, msg.CODE_COOLDOWN.format(minutes=math.ceil(wait / 60)))
+            return
+        log.info("user %s sent an unknown subscriber code", user_id)
+        await reply_html(message, msg.CODE_INVALID)
+        return
+    await rt.store.run(rt.store.unlock, user_id, fingerprint)
+    rt.access.add_subscriber(user_id, fingerprint)
+    log.info("user %s unlocked the bot with a subscriber code", user_id)
+    await reply_html(message, f"{msg.UNLOCKED}\n\n{welcome_text(context)}")
+
+
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Explain what the bot does and how to use it in chats and groups."""
     rt = runtime(context)
     text = msg.HELP.format(bot_username=escape(context.bot.username or "bot"))
-    if rt.access.is_admin(update.effective_user.id if update.effective_user else None):
+    user_id = update.effective_user.id if update.effective_user else None
+    private = update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
+    if private and rt.access.is_admin(user_id):  # admin commands work only in private chats
         text += msg.HELP_ADMIN
     await reply_html(update.effective_message, text)
 

@@ -67,8 +67,17 @@ CODE_INVALID = (
     "Die toegangscode ken ik niet. Gebruik de link uit de nieuwsbrief van AI Report, "
     "precies zoals die in de mail staat."
 )
+CODE_COOLDOWN = (
+    "Te veel verkeerde toegangscodes. Probeer het over {minutes} min. opnieuw, met de link uit "
+    "de nieuwsbrief van AI Report."
+)
+CODE_PRIVATE_ONLY = (
+    "Stuur je toegangscode niet in een groep, iedereen kan hem hier lezen. Open de link uit de "
+    "nieuwsbrief of stuur me de code in een privégesprek."
+)
 UNLOCKED = "Welkom, je hebt nu toegang tot de vraagbaak!"
 ADMIN_ONLY = "Dit commando is alleen voor beheerders."
+ADMIN_PRIVATE_ONLY = "Beheercommando's werken alleen in een privégesprek met mij."
 UPLOAD_ADMIN_ONLY = (
     "Alleen beheerders kunnen transcripten toevoegen. Stel gerust een vraag over de afleveringen!"
 )
@@ -184,6 +193,12 @@ TOKEN_MALFORMED = (
     "Kopieer het token opnieuw van @BotFather.\n"
     "TELEGRAM_BOT_TOKEN does not look like <digits>:<characters> (e.g. 123456789:AAE…). "
     "Copy the token from @BotFather again."
+)
+CODES_TOO_SHORT = (
+    "SUBSCRIBER_CODES: {count} code(s) zijn korter dan {minimum} tekens en dus te makkelijk te "
+    "raden. Gebruik langere codes.\n"
+    "SUBSCRIBER_CODES: {count} code(s) are shorter than {minimum} characters and too easy to "
+    "guess. Use longer codes."
 )
 SETTINGS_INVALID = "De instellingen kloppen niet / the settings are invalid:\n{errors}"
 TOKEN_REJECTED = (

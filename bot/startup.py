@@ -11,6 +11,7 @@ from bot import messages as msg
 from rag.settings import Settings
 
 TOKEN_RE = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
+MIN_CODE_LENGTH = 8  # shorter subscriber codes are too easy to guess
 
 
 class StartupError(Exception):
@@ -29,6 +30,14 @@ def bot_token(settings: Settings) -> str:
     if not TOKEN_RE.fullmatch(token):
         raise StartupError(msg.TOKEN_MALFORMED)
     return token
+
+
+def subscriber_codes(settings: Settings) -> list[str]:
+    """SUBSCRIBER_CODES, or a `StartupError` when one is too short to resist guessing."""
+    short = [code for code in settings.subscriber_codes if len(code) < MIN_CODE_LENGTH]
+    if short:  # never show the codes themselves: the message may end up in logs
+        raise StartupError(msg.CODES_TOO_SHORT.format(count=len(short), minimum=MIN_CODE_LENGTH))
+    return list(settings.subscriber_codes)
 
 
 def file_base_url(settings: Settings) -> str:

@@ -2,7 +2,9 @@
 
 Answers are kept per chat with their citations: the last few that are still "in memory"
 are the conversation history for follow-ups, and any kept answer can be shown again by its
-Bronnen button (whose callback data is just the answer id). Unlocked subscribers are kept too.
+Bronnen button (whose callback data is just the answer id). Unlocked subscribers are kept too,
+each with a fingerprint of the code that unlocked them (never the code), so that removing or
+rotating a code locks its subscribers out again.
 
 The methods block (SQLite file IO). The bot calls them through `StateStore.run`, on the
 store's own thread: on the shared `asyncio.to_thread` pool a quick write would queue behind
@@ -44,7 +46,8 @@ CREATE TABLE IF NOT EXISTS answers (
 CREATE INDEX IF NOT EXISTS answers_by_chat ON answers (chat_id, id);
 CREATE TABLE IF NOT EXISTS subscribers (
     user_id INTEGER PRIMARY KEY,
-    unlocked_at REAL NOT NULL
+    unlocked_at REAL NOT NULL,
+    code_hash TEXT
 );
 """
 
@@ -90,6 +93,7 @@ class StateStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
+        _add_code_hash_column(db)
         self._db = db
         return self
 
@@ -182,17 +186,28 @@ class StateStore:
             )
             return cursor.rowcount
 
-    def unlock(self, user_id: int) -> None:
+    def unlock(self, user_id: int, code_hash: str) -> None:
+        """Remember a subscriber and the fingerprint of their code (a new code replaces the old)."""
         with self._lock:
             self._conn().execute(
-                "INSERT OR IGNORE INTO subscribers (user_id, unlocked_at) VALUES (?, ?)",
-                (user_id, time.time()),
+                "INSERT INTO subscribers (user_id, unlocked_at, code_hash) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET "
+                "unlocked_at = excluded.unlocked_at, code_hash = excluded.code_hash",
+                (user_id, time.time(), code_hash),
             )
 
-    def subscribers(self) -> set[int]:
+    def subscribers(self) -> dict[int, str | None]:
+        """User id -> fingerprint of the code that unlocked them (None for rows from before)."""
         with self._lock:
-            rows = self._conn().execute("SELECT user_id FROM subscribers").fetchall()
-        return {user_id for (user_id,) in rows}
+            rows = self._conn().execute("SELECT user_id, code_hash FROM subscribers").fetchall()
+        return dict(rows)
+
+
+def _add_code_hash_column(db: sqlite3.Connection) -> None:
+    """Upgrade a state file from before code fingerprints; its subscribers must unlock again."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(subscribers)")}
+    if "code_hash" not in columns:
+        db.execute("ALTER TABLE subscribers ADD COLUMN code_hash TEXT")
 
 
 def _answer(row: tuple | None) -> StoredAnswer | None:

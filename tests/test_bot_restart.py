@@ -46,7 +46,7 @@ def env(tg: TelegramEmulator, sample_index: Settings, tmp_path_factory) -> dict[
         index=index,
         state=base / "state",
         admin_user_ids=ADMIN,
-        subscriber_codes=f"oud-code, {CODE}",
+        subscriber_codes=f"oude-code-2024, {CODE}",
         allowed_user_ids=f"{LISTED},1",
     )
 
@@ -62,7 +62,7 @@ def test_unlock_ask_restart_and_follow_up(
     try:
         assert ask(tg, GROQ, user_id=SUBSCRIBER).text == msg.LOCKED
         assert ask(tg, "/start", user_id=SUBSCRIBER).text == msg.LOCKED
-        assert ask(tg, "/start verkeerd", user_id=SUBSCRIBER).text == msg.CODE_INVALID
+        assert ask(tg, "/start verkeerde-code", user_id=SUBSCRIBER).text == msg.CODE_INVALID
         welcome = ask(tg, f"/start {CODE}", user_id=SUBSCRIBER)
         assert welcome.text.startswith(msg.UNLOCKED)
         assert "Probeer bijvoorbeeld" in welcome.text

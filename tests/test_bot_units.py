@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import messages as msg
-from bot.access import AccessPolicy
+from bot.access import AccessPolicy, code_fingerprint
 from bot.examples import example_questions, topics
 from bot.logs import REDACTED, RedactingFilter, token_secrets
 from bot.startup import StartupError, bot_token, file_base_url, webhook_config
@@ -55,7 +55,7 @@ def test_state_keeps_history_answers_and_subscribers_across_reopen(tmp_path: Pat
     first = store.add_answer(10, answer("vraag 1", "antwoord 1 [1]"))
     store.add_answer(10, answer("vraag 2", "antwoord 2 [1]"))
     store.add_answer(20, answer("andere chat", "x", citations=0))
-    store.unlock(77)
+    store.unlock(77, "fingerprint")
     store.close()
 
     store = StateStore(tmp_path / "bot.sqlite3").open()
@@ -68,7 +68,7 @@ def test_state_keeps_history_answers_and_subscribers_across_reopen(tmp_path: Pat
     stored = store.get_answer(10, first)
     assert stored.citations[0].quote == "quote 1"
     assert store.get_answer(20, first) is None  # another chat's answer stays private
-    assert store.subscribers() == {77}
+    assert store.subscribers() == {77: "fingerprint"}
     store.close()
 
 
@@ -109,7 +109,10 @@ def test_allowlist_admits_listed_users_and_admins_only() -> None:
 
 
 def test_subscriber_codes_unlock_users() -> None:
-    policy = AccessPolicy(admins=[1], allowed=[], codes=["nieuwsbrief2025"], subscribers=[5])
+    fingerprint = code_fingerprint("nieuwsbrief2025")
+    policy = AccessPolicy(
+        admins=[1], allowed=[], codes=["nieuwsbrief2025"], subscribers={5: fingerprint}
+    )
     assert policy.may_ask(5)
     assert not policy.may_ask(6)
     assert policy.valid_code("nieuwsbrief2025")
