@@ -40,8 +40,10 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
@@ -76,6 +78,8 @@ SENTINEL_RE = re.compile(r"[*_`\"'\s]*GEEN[_ ]ANTWOORD[*_`\"'\s]*[:.\-–—]?[*
 SOURCES_TAIL_RE = re.compile(r"\n\s*\**(?:bronnen|bron|sources)\**\s*(?::|\n|$).*$", re.I | re.S)
 THINK_RE = re.compile(r"<think>.*?(?:</think>|$)", re.S)
 _LEAD_RE = re.compile(r"^[*_`\"'\s]+")
+# What the leak check ignores: everything but letters (`_` and digits included).
+_NON_LETTER_RE = re.compile(r"[\W\d_]+")
 
 
 class LLMError(Exception):
@@ -233,22 +237,38 @@ def draft_text(raw: str, k: int) -> str:
 
 
 def leaks_prompt(text: str) -> bool:
-    """Whether `text` repeats a run of the system prompt (a prompt injection that worked)."""
-    words = re.findall(r"\w+", text.lower())
-    grams = {tuple(words[i : i + LEAK_NGRAM]) for i in range(len(words) - LEAK_NGRAM + 1)}
-    return not grams.isdisjoint(_prompt_ngrams())
+    """Whether `text` repeats `LEAK_NGRAM` consecutive words of the system prompt (a prompt
+    injection that worked), however the words are joined.
+
+    Both sides are compared as bare lower-case letters, so a prompt written with `_`
+    (a word character), `-`, `.`, zero-width spaces or nothing between its words, or
+    with markers and digits slipped in, still matches."""
+    letters = _letters(text)
+    anchors, runs = _prompt_runs()
+    # Every run holds an anchor; the short anchor list keeps the common case cheap,
+    # as drafts are checked on every streamed chunk.
+    return any(a in letters for a in anchors) and any(r in letters for r in runs)
 
 
-_PROMPT_NGRAMS: set[tuple[str, ...]] = set()
+def _letters(text: str) -> str:
+    return _NON_LETTER_RE.sub("", _folded(text))
 
 
-def _prompt_ngrams() -> set[tuple[str, ...]]:
-    if not _PROMPT_NGRAMS:
-        words = re.findall(r"\w+", prompts.SYSTEM_PROMPT.lower())
-        _PROMPT_NGRAMS.update(
-            tuple(words[i : i + LEAK_NGRAM]) for i in range(len(words) - LEAK_NGRAM + 1)
-        )
-    return _PROMPT_NGRAMS
+def _folded(text: str) -> str:
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)  # full-width letters, accents, ligatures
+    return text.casefold()
+
+
+@lru_cache(maxsize=1)
+def _prompt_runs() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The prompt's runs of `LEAK_NGRAM` words as letters, and anchors: runs of half as
+    many words starting at every half-th word, so that each full run contains one."""
+    words = [w for w in _NON_LETTER_RE.split(_folded(prompts.SYSTEM_PROMPT)) if w]
+    half = max(1, LEAK_NGRAM // 2)
+    runs = {"".join(words[i : i + LEAK_NGRAM]) for i in range(len(words) - LEAK_NGRAM + 1)}
+    anchors = {"".join(words[i : i + half]) for i in range(0, len(words) - half + 1, half)}
+    return tuple(anchors), tuple(runs)
 
 
 def history_pairs(history: Sequence | None) -> list[tuple[str, str]]:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -37,6 +38,12 @@ from rag.text import search_tokens
 RRF_K = 20
 FOCUS_UNITS = 50
 FOCUS_RATIO = 0.7
+# Caption spellings of unknown query terms (`asr_variants`): minimum lengths, and caps
+# that bound the work per question.
+ASR_MIN_TERM = 4
+ASR_MIN_PREFIX = 5
+ASR_MAX_TERMS = 12
+ASR_MAX_VARIANTS = 10
 
 
 class Verdict(StrEnum):
@@ -94,23 +101,81 @@ def _one_edit_apart(a: str, b: str) -> bool:
     return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
-def asr_variants(term: str, vocab: set[str]) -> list[str]:
+class AsrIndex:
+    """A vocabulary indexed for `asr_variants`, built once per retriever.
+
+    Terms are bucketed by first letter and length, so an unknown term is compared only
+    with the terms that can be one edit away (same first letter, length within one)
+    instead of with the whole vocabulary; prefixes and splits are set lookups.
+    """
+
+    def __init__(self, vocab: Iterable[str]) -> None:
+        self.terms = frozenset(vocab)
+        self.longest = max(map(len, self.terms), default=0)
+        self._buckets: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for t in self.terms:
+            if t:
+                self._buckets[t[0], len(t)].append(t)
+
+    def __contains__(self, term: str) -> bool:
+        return term in self.terms
+
+    def prefixes(self, term: str) -> list[str]:
+        """Known terms of 5+ letters that `term` starts with."""
+        top = min(len(term), self.longest)
+        return [term[:n] for n in range(ASR_MIN_PREFIX, top + 1) if term[:n] in self.terms]
+
+    def one_edit(self, term: str) -> list[str]:
+        """Known terms with `term`'s first letter, one edit away from it."""
+        n = len(term)
+        buckets = (self._buckets.get((term[0], size), ()) for size in (n - 1, n, n + 1))
+        return [v for bucket in buckets for v in bucket if _one_edit_apart(term, v)]
+
+    def splits(self, term: str) -> list[str]:
+        """Two known terms (3+ letters, then the rest) that `term` writes together."""
+        n = len(term)
+        found: list[str] = []
+        for cut in range(max(3, n - self.longest), min(n - 2, self.longest + 1)):
+            head, tail = term[:cut], term[cut:]
+            if head in self.terms and tail in self.terms:
+                found += [head, tail]
+        return found
+
+
+def expandable(term: str, vocab: AsrIndex | set[str]) -> bool:
+    """Whether `term` is unknown and long enough to look for caption spellings of it."""
+    return term not in vocab and len(term) >= ASR_MIN_TERM and not term.isdigit()
+
+
+def asr_variants(term: str, vocab: AsrIndex | set[str]) -> list[str]:
     """Corpus terms an unknown query term may have become in auto-captions.
 
     Captions garble names and long words: "quantisatie" -> "quanti", "Groq" -> "grok",
     "DeepSeek" -> "deep seek". A term missing from the index is matched to known
-    terms that it starts with (5+ letters), one edit away (4+ letters), or two known
-    terms written together.
+    terms that it starts with (5+ letters), one edit away (4+ letters, same first
+    letter), or two known terms written together. Pass an `AsrIndex` when asking for
+    many terms: a plain set is indexed on every call.
     """
-    if term in vocab or len(term) < 4 or term.isdigit():
+    if not expandable(term, vocab):
         return []
-    found = [v for v in vocab if len(v) >= 5 and term.startswith(v)]
-    found += [v for v in vocab if v[0] == term[0] and _one_edit_apart(term, v)]
-    for cut in range(3, len(term) - 2):
-        head, tail = term[:cut], term[cut:]
-        if head in vocab and tail in vocab:
-            found += [head, tail]
-    return sorted(set(found))
+    index = vocab if isinstance(vocab, AsrIndex) else AsrIndex(vocab)
+    return sorted({*index.prefixes(term), *index.one_edit(term), *index.splits(term)})
+
+
+def expand_terms(terms: Sequence[str], index: AsrIndex) -> list[str]:
+    """`terms` plus their likely auto-caption spellings, without repeats.
+
+    Only the first `ASR_MAX_TERMS` unknown terms are expanded, each with at most
+    `ASR_MAX_VARIANTS` variants: a long question of made-up words must not cost
+    seconds of CPU (dev questions have at most 5 unknown terms and 3 variants each)."""
+    expanded: list[str] = []
+    budget = ASR_MAX_TERMS
+    for term in dict.fromkeys(terms):
+        expanded.append(term)
+        if budget and expandable(term, index):
+            budget -= 1
+            expanded += asr_variants(term, index)[:ASR_MAX_VARIANTS]
+    return list(dict.fromkeys(expanded))
 
 
 def _ranks(scores: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -184,6 +249,7 @@ class HybridRetriever:
         self._episode_ends = np.unique(self._episode_span[:, 1])
         vocab = index.bm25.vocab_dict if index.bm25 is not None else {}
         self._vocab = {t for t in vocab if len(t) > 1 or t.isdigit()}
+        self._asr_index = AsrIndex(self._vocab)
         self._idf = self._inverse_document_frequencies()
 
     def _chunk_map(self) -> np.ndarray:
@@ -283,8 +349,7 @@ class HybridRetriever:
 
     def expand(self, terms: list[str]) -> list[str]:
         """Query terms plus their likely auto-caption spellings, without repeats."""
-        expanded = [v for t in terms for v in (t, *asr_variants(t, self._vocab))]
-        return list(dict.fromkeys(expanded))
+        return expand_terms(terms, self._asr_index)
 
     def _fuse(
         self,
