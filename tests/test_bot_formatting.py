@@ -269,6 +269,8 @@ def test_every_html_message_template_is_valid_telegram_html() -> None:
         "done": 1,
         "total": 2,
         "percent": 50,
+        "minutes": 15,
+        "minimum": 8,
         "episodes": 1,
         "chunks": 1,
         "seconds": 1.0,
