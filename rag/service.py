@@ -35,15 +35,21 @@ from rag.llm import (
 )
 from rag.retrieval import HybridRetriever, Retrieval, Verdict, VerdictThresholds
 from rag.settings import Settings
+from rag.text import search_tokens
 
 log = logging.getLogger(__name__)
 
-# Words that make a short question lean on the previous one ("en wat zei hij over Nvidia?").
-FOLLOW_UP_RE = re.compile(
-    r"^(en|maar|ook|dus|waarom dan)\b|\b(hij|zij|hem|haar|ze|die|dat|daar|daarover|daarvan|"
-    r"dit|deze|het bedrijf|zijn|hun)\b",
+# Words that point back at the previous question ("en wat zei hij over Nvidia?", "en hoe
+# werkt dat?"). "die", "dat" and "zijn" count only at the end: elsewhere they are mostly a
+# relative pronoun, a conjunction or a verb.
+REFERRING_RE = re.compile(
+    r"\b(hij|zij|hem|haar|ze|daar|daarover|daarvan|daarmee|daarbij|dit|deze|het bedrijf|hun)\b"
+    r"|\b(die|dat|dit|zijn)\W*$",
     re.IGNORECASE,
 )
+CONNECTIVE_RE = re.compile(r"^(en|maar|ook|dus|waarom dan)\b", re.IGNORECASE)
+# A follow-up with at least this many words of its own (names, topics) asks about them.
+OWN_SUBJECT_TERMS = 2
 
 
 USAGE_TOTAL_KEYS = (
@@ -67,7 +73,12 @@ def standalone_query(question: str, history: list[Turn] | None) -> str:
     """Retrieval query for a follow-up: lean on the previous question when needed."""
     if not history:
         return question
-    if len(question.split()) <= 12 and FOLLOW_UP_RE.search(question):
+    if len(question.split()) > 12:
+        return question
+    own = len(search_tokens(question))
+    if REFERRING_RE.search(question) or own == 0 or (
+        CONNECTIVE_RE.match(question) and own < OWN_SUBJECT_TERMS
+    ):
         return f"{history[-1].question} {question}"
     return question
 

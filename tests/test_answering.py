@@ -137,3 +137,15 @@ def test_json_contract_keys(service):
         "score",
     }
     assert set(data["timings_ms"]) == {"retrieve", "answer", "total"}
+
+
+def test_follow_up_that_names_its_own_subject_stands_alone(service):
+    history = [Turn("Is Deep Research 200 euro per maand waard?", "...")]
+    own = "en wat zei Rick over quantisatie?"
+    assert standalone_query(own, history) == own
+    assert standalone_query("Wat zijn de nadelen van quantisatie?", history).startswith("Wat zijn")
+    # a reference, or a bare connective with too little of its own, still leans on it
+    assert standalone_query("en hoe werkt dat?", history).startswith("Is Deep Research")
+    assert standalone_query("en Nvidia?", history).startswith("Is Deep Research")
+    answer = service.ask(own, history)
+    assert "precisie" in answer.text and "Deep Research" not in answer.text
