@@ -121,7 +121,10 @@ def readable(text: str, fix_names: Callable[[str], str] | None = None) -> str:
     text = MARKER_RE.sub(" ", text)
     words = [w for w in text.split() if w.lower().strip(".,!?") not in FILLERS]
     words = collapse_repeats(words)
-    while len(words) > 8 and words[0].lower() in LEADING_GLUE:
+    # Glue words, and a stray letter where the window cut a name ("q" of "grok met een q").
+    while len(words) > 8 and (
+        words[0].lower() in LEADING_GLUE or (len(words[0]) == 1 and words[0].isalpha())
+    ):
         words.pop(0)
     out = " ".join(words)
     if fix_names is not None:

@@ -125,3 +125,9 @@ def test_final_verdict_agrees_with_found():
     assert final_verdict(Verdict.NOT_FOUND, True) is Verdict.UNSURE
     assert final_verdict(Verdict.UNSURE, True) is Verdict.UNSURE
     assert final_verdict(Verdict.FOUND, True) is Verdict.FOUND
+
+
+def test_readable_drops_a_stray_letter_where_the_window_cut_a_name():
+    text = "q Grok kan je ons nog heel even helpen wat het verschil is tussen die twee"
+    assert readable(text).startswith("Grok kan je ons")
+    assert readable("5 miljoen dollar heeft het model gekost zeggen ze bij DeepSeek").startswith("5")
