@@ -76,8 +76,10 @@ def standalone_query(question: str, history: list[Turn] | None) -> str:
     if len(question.split()) > 12:
         return question
     own = len(search_tokens(question))
-    if REFERRING_RE.search(question) or own == 0 or (
-        CONNECTIVE_RE.match(question) and own < OWN_SUBJECT_TERMS
+    if (
+        REFERRING_RE.search(question)
+        or own == 0
+        or (CONNECTIVE_RE.match(question) and own < OWN_SUBJECT_TERMS)
     ):
         return f"{history[-1].question} {question}"
     return question
