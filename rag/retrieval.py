@@ -211,17 +211,19 @@ class Window:
 
 
 class HybridRetriever:
-    rrf_k = RRF_K
     """Find the fragments of the index that answer a question.
 
     Units (~40 words) are ranked by reciprocal rank fusion of four signals: the unit's
     own cosine and BM25, and the cosine and BM25 of the best chunk (~320 words) holding
     it, which says whether the surroundings are on topic too. The best units are grown
-    into windows (one unit before, one after: "small-to-big"), merged when they touch,
+    into windows (the unit and the next one: "small-to-big"), merged when they touch,
     and taken until the word budget is spent, so the context holds several short,
-    non-adjacent fragments instead of a few long ones. Multi-part questions are also
-    searched part by part; each unit keeps its best fused score over the queries.
+    non-adjacent fragments instead of a few long ones. With several episodes, those that
+    clearly hold the answer are searched among themselves (`_focus`). Extra queries
+    (an LLM's search queries) are searched too; each unit keeps its best fused score.
     """
+
+    rrf_k = RRF_K  # a class attribute so an experiment can vary it per instance
 
     def __init__(
         self,
