@@ -62,7 +62,7 @@ def build_application(settings: Settings, service: AnswerService) -> Application
     application.bot_data[RUNTIME_KEY] = Runtime(
         settings=settings,
         service=service,
-        store=StateStore(settings.state_dir / DB_NAME),
+        store=StateStore(settings.state_dir / DB_NAME, settings.state_retention_days),
         access=AccessPolicy(
             settings.admin_user_ids, settings.allowed_user_ids, subscriber_codes(settings)
         ),
@@ -78,6 +78,7 @@ def add_handlers(application: Application) -> None:
         ("afleveringen", handlers.episodes_command),
         ("bronnen", handlers.sources_command),
         ("reset", handlers.reset_command),
+        ("vergeet", handlers.forget_me_command),
         ("reindex", handlers.reindex_command),
         ("stats", handlers.stats_command),
     ]

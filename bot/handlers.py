@@ -130,7 +130,9 @@ async def unlock_subscriber(
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Explain what the bot does and how to use it in chats and groups."""
     rt = runtime(context)
-    text = msg.HELP.format(bot_username=escape(context.bot.username or "bot"))
+    text = msg.HELP.format(
+        bot_username=escape(context.bot.username or "bot"), days=rt.settings.state_retention_days
+    )
     user_id = update.effective_user.id if update.effective_user else None
     private = update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
     if private and rt.access.is_admin(user_id):  # admin commands work only in private chats
@@ -228,12 +230,24 @@ async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 @members_only
 async def reset_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Forget this chat's conversation."""
+    """Delete this chat's questions and answers."""
     rt = runtime(context)
     message = update.effective_message
-    forgotten = await rt.store.run(rt.store.forget, message.chat_id)
-    log.info("chat %s reset its memory (%d answers)", message.chat_id, forgotten)
+    deleted = await rt.store.run(rt.store.delete_chat, message.chat_id)
+    log.info("chat %s reset its memory (%d answers deleted)", message.chat_id, deleted)
     await reply_html(message, msg.RESET_DONE)
+
+
+# Not members_only: a user whose access was withdrawn may still have their data deleted.
+async def forget_me_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Delete everything kept about the user except their subscriber unlock."""
+    rt = runtime(context)
+    user = update.effective_user
+    if user is None:  # a channel post: there is no user to forget
+        return
+    deleted = await rt.store.run(rt.store.forget_user, user.id)
+    log.info("user %s asked to be forgotten (%d answers deleted)", user.id, deleted)
+    await reply_html(update.effective_message, msg.FORGET_ME_DONE)
 
 
 @admins_only

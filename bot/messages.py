@@ -8,6 +8,7 @@ COMMANDS = {
     "afleveringen": "Welke afleveringen ken ik?",
     "bronnen": "Citaten bij het laatste antwoord",
     "reset": "Vergeet dit gesprek",
+    "vergeet": "Wis alles wat ik over je bewaar",
 }
 ADMIN_COMMANDS = {
     "reindex": "Index bijwerken (beheer)",
@@ -43,8 +44,10 @@ HELP = (
     "/vraag – stel een vraag\n"
     "/afleveringen – welke afleveringen ik ken\n"
     "/bronnen – de citaten bij mijn laatste antwoord\n"
-    "/reset – vergeet ons gesprek\n"
-    "/help – deze uitleg"
+    "/reset – vergeet ons gesprek: ik wis de vragen en antwoorden\n"
+    "/vergeet – wis alles wat ik over je bewaar\n"
+    "/help – deze uitleg\n\n"
+    "Vragen en antwoorden bewaar ik hoogstens {days} dagen."
 )
 HELP_ADMIN = (
     "\n\n<b>Beheer</b>\n"
@@ -109,6 +112,12 @@ NO_SOURCES = "Er is nog geen antwoord met bronnen in dit gesprek. Stel eerst een
 SOURCES_GONE = "Deze bronnen zijn niet meer beschikbaar. Stel de vraag gerust opnieuw."
 SOURCES_SENT = "Hier zijn de citaten."
 RESET_DONE = "Ik ben ons gesprek vergeten. Je volgende vraag begint met een schone lei."
+FORGET_ME_DONE = (
+    "Ik heb alles gewist wat ik over je bewaarde: je vragen en mijn antwoorden in ons "
+    "privégesprek. Alleen je ontgrendeling met de code uit de nieuwsbrief (als je die hebt) "
+    "houd ik, zodat je niet opnieuw hoeft te ontgrendelen. Wat je in een groep vroeg, hoort bij "
+    "die groep: daar wist /reset het gesprek."
+)
 
 # Episodes
 EPISODES_HEADING = "<b>Afleveringen in de vraagbaak</b> ({count})"

@@ -6,6 +6,10 @@ Bronnen button (whose callback data is just the answer id). Unlocked subscribers
 each with a fingerprint of the code that unlocked them (never the code), so that removing or
 rotating a code locks its subscribers out again.
 
+Nothing is kept for ever: `/reset` deletes a chat's answers, `/vergeet` everything about a
+user but their unlock, and answers older than the retention period are purged when the store
+opens and, at most once an hour, when an answer is written.
+
 The methods block (SQLite file IO). The bot calls them through `StateStore.run`, on the
 store's own thread: on the shared `asyncio.to_thread` pool a quick write would queue behind
 every search in flight, holding back answers that are already composed.
@@ -30,6 +34,9 @@ from rag.service import Turn
 
 DB_NAME = "bot.sqlite3"
 KEEP_ANSWERS_PER_CHAT = 50
+DEFAULT_RETENTION_DAYS = 90.0
+PURGE_INTERVAL_S = 3600.0  # a purge scans the whole table: not on every answer
+DAY_S = 86400.0
 T = TypeVar("T")
 
 SCHEMA = """
@@ -76,8 +83,16 @@ class StoredAnswer:
 class StateStore:
     """Chat memory, answers for the Bronnen button, and unlocked subscribers."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = path
+        self.retention_s = retention_days * DAY_S
+        self._clock = clock
+        self._next_purge = 0.0
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bot-state")
@@ -95,6 +110,7 @@ class StateStore:
         db.executescript(SCHEMA)
         _add_code_hash_column(db)
         self._db = db
+        self.purge_expired()
         return self
 
     def close(self) -> None:
@@ -130,7 +146,7 @@ class StateStore:
                     answer.text,
                     int(answer.found),
                     json.dumps(citations, ensure_ascii=False),
-                    time.time(),
+                    self._clock(),
                 ),
             )
             db.execute(
@@ -138,7 +154,20 @@ class StateStore:
                 "(SELECT id FROM answers WHERE chat_id = ? ORDER BY id DESC LIMIT ?)",
                 (chat_id, chat_id, KEEP_ANSWERS_PER_CHAT),
             )
-            return int(cursor.lastrowid)
+            answer_id = int(cursor.lastrowid)
+        if self._clock() >= self._next_purge:
+            self.purge_expired()
+        return answer_id
+
+    def purge_expired(self) -> int:
+        """Delete answers older than the retention period; returns how many."""
+        now = self._clock()
+        with self._lock:
+            cursor = self._conn().execute(
+                "DELETE FROM answers WHERE created_at < ?", (now - self.retention_s,)
+            )
+            self._next_purge = now + PURGE_INTERVAL_S
+            return cursor.rowcount
 
     def history(self, chat_id: int, turns: int) -> list[Turn]:
         """The last `turns` remembered question/answer pairs of a chat, oldest first."""
@@ -178,13 +207,19 @@ class StateStore:
             )
         return _answer(row)
 
-    def forget(self, chat_id: int) -> int:
-        """Forget a chat's conversation (answers stay reachable by their Bronnen buttons)."""
+    def delete_chat(self, chat_id: int) -> int:
+        """Delete everything kept about a chat's conversation; returns how many answers."""
         with self._lock:
-            cursor = self._conn().execute(
-                "UPDATE answers SET in_memory = 0 WHERE chat_id = ? AND in_memory = 1", (chat_id,)
-            )
+            cursor = self._conn().execute("DELETE FROM answers WHERE chat_id = ?", (chat_id,))
             return cursor.rowcount
+
+    def forget_user(self, user_id: int) -> int:
+        """Delete what is kept about a user, except their unlock; returns how many answers.
+
+        That is their private chat (whose id is the user id). Answers in groups are kept per
+        group, not per asker, so they belong to the group and go with its `/reset`.
+        """
+        return self.delete_chat(user_id)
 
     def unlock(self, user_id: int, code_hash: str) -> None:
         """Remember a subscriber and the fingerprint of their code (a new code replaces the old)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     transcripts_dir: Path = Path("data/transcripts")
     index_dir: Path = Path("data/index")
     state_dir: Path = Path("data/state")
+    state_retention_days: PositiveInt = 90
     max_transcript_mb: float = 20.0
 
     # Chunking (measured on the sample: ~320-word windows, 25% overlap)

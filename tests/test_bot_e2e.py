@@ -15,6 +15,7 @@ import pytest
 
 from bot import messages as msg
 from bot.handlers import MB
+from rag import messages_nl as nl
 from rag.service import AnswerService, Turn
 from rag.settings import Settings
 
@@ -287,10 +288,20 @@ def test_hostile_inputs_get_normal_valid_replies(tg: TelegramEmulator, bot: BotP
     assert replies["empty"].text.startswith("Stel een vraag over de afleveringen")
     assert replies["emoji_only"].text.startswith("Ik begrijp alleen vragen in woorden")
     assert replies["very_long"].text.startswith("Je bericht is wat lang (")
-    assert "Rick Lamers" in replies["null_bytes"].text
+    # The sample answers GROQ: with the null bytes or the RTL override stripped, it must be
+    # answered (cited, with sources), not declined.
+    for name in ("null_bytes", "rtl_override"):
+        reply = replies[name]
+        assert body(reply).startswith(f"{nl.EXTRACTIVE_FOUND_INTRO}\n"), name
+        assert "[1]" in body(reply) and "grok" in body(reply).lower(), name
+        assert "Bronnen\n[1]" in reply.text and reply.buttons, name
+        assert "niet besproken" not in reply.text, name
     assert "<script>" not in replies["html"].raw_text
+    # Without an LLM the answer is extractive and can never obey the injection; the case
+    # where the model obeys: test_obeyed_injection_is_replaced_by_the_extractive_answer
+    # in test_bot_llm.py.
     assert "gehackt" not in replies["injection"].text.lower()
-    for name in ("rtl_arabic", "rtl_override", "html", "markdown", "injection"):
+    for name in ("rtl_arabic", "html", "markdown", "injection"):  # not about the episode
         assert replies[name].buttons or "niet besproken" in replies[name].text, name
 
 

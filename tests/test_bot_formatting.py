@@ -256,6 +256,7 @@ def test_every_html_message_template_is_valid_telegram_html() -> None:
         "topic": "x",
         "example": "x",
         "bot_username": "bot",
+        "days": 90,
         "length": 1,
         "limit": 1,
         "n": 1,

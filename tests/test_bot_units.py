@@ -72,16 +72,6 @@ def test_state_keeps_history_answers_and_subscribers_across_reopen(tmp_path: Pat
     store.close()
 
 
-def test_forget_clears_memory_but_keeps_answers_for_their_buttons(tmp_path: Path) -> None:
-    store = StateStore(tmp_path / "s.db").open()
-    answer_id = store.add_answer(10, answer("vraag", "antwoord"))
-    assert store.forget(10) == 1
-    assert store.history(10, 3) == []
-    assert store.last_answer(10) is None
-    assert store.get_answer(10, answer_id) is not None
-    store.close()
-
-
 def test_store_prunes_old_answers_per_chat(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "s.db").open()
     ids = [store.add_answer(10, answer(f"v{i}", "a")) for i in range(KEEP_ANSWERS_PER_CHAT + 5)]
