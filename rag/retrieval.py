@@ -292,15 +292,18 @@ class HybridRetriever:
             return Retrieval(question, query, [], Verdict.NOT_FOUND, 0.0, terms)
         qv = embed_query(self.embedder, query)
         unit_sims = self._unit_matrix @ qv
-        fused = self._fuse(qv, unit_sims, terms)
+        # The signals are computed once; with a focus only their ranking is redone.
+        signals = self._signals(qv, unit_sims, terms)
+        fused = self._fuse(signals)
         focus = self._focus(fused)
         if focus is not None:
-            fused = self._fuse(qv, unit_sims, terms, focus)
+            fused = self._fuse(signals, focus)
         for other in [q for q in dict.fromkeys(extra_queries) if q != query]:
             other_terms = self.expand(search_tokens(other + " " + " ".join(variants)))
             ov = embed_query(self.embedder, other)
             other_sims = self._unit_matrix @ ov
-            fused = np.maximum(fused, self._fuse(ov, other_sims, other_terms, focus))
+            other_signals = self._signals(ov, other_sims, other_terms)
+            fused = np.maximum(fused, self._fuse(other_signals, focus))
             unit_sims = np.maximum(unit_sims, other_sims)
         fragments = self._fragments(self._windows(fused), unit_sims)
         searched = time.perf_counter()
@@ -353,16 +356,11 @@ class HybridRetriever:
         """Query terms plus their likely auto-caption spellings, without repeats."""
         return expand_terms(terms, self._asr_index)
 
-    def _fuse(
-        self,
-        qv: np.ndarray,
-        unit_sims: np.ndarray,
-        terms: list[str],
-        focus: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """RRF score per unit of: unit cosine, unit BM25, best holding chunk's cosine and BM25.
-
-        With a `focus` mask, units are ranked among the focused ones only (others score 0)."""
+    def _signals(
+        self, qv: np.ndarray, unit_sims: np.ndarray, terms: list[str]
+    ) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Per unit, with which units count: unit cosine, unit BM25, and the cosine and
+        BM25 of the best chunk holding the unit."""
         n = len(self.index.chunks)
         dense, ids = self.index.chunk_vectors.search(qv.reshape(1, -1), n)
         chunk_sims = np.full(n, -1.0)
@@ -374,7 +372,17 @@ class HybridRetriever:
             chunk_bm25 = np.asarray(self.index.bm25.get_scores(known), dtype=np.float64)
             for scores in (unit_bm25, self._by_unit(chunk_bm25)):
                 signals.append((scores, scores > 0))
-        fused = np.zeros(len(unit_sims))
+        return signals
+
+    def _fuse(
+        self,
+        signals: list[tuple[np.ndarray, np.ndarray | None]],
+        focus: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """RRF score per unit of the `signals`.
+
+        With a `focus` mask, units are ranked among the focused ones only (others score 0)."""
+        fused = np.zeros(len(signals[0][0]))
         for scores, valid in signals:
             if focus is not None:
                 valid = focus if valid is None else valid & focus
