@@ -26,7 +26,13 @@ COPY --chown=vraagbaak:vraagbaak data/transcripts ./data/transcripts
 COPY --chown=vraagbaak:vraagbaak eval ./eval
 RUN mkdir -p /app/data/index /app/data/state && chown -R vraagbaak:vraagbaak /app/data
 
-USER vraagbaak
+# The container starts as root only for the entrypoint: it creates the data folders, gives
+# a bind-mounted host folder to vraagbaak (uid 10001), then runs the command as vraagbaak
+# (setpriv). Started with `--user`, it only checks that the folders can be written.
+COPY docker/entrypoint.sh /usr/local/bin/vraagbaak-entrypoint
+RUN chmod 755 /usr/local/bin/vraagbaak-entrypoint
+
 VOLUME ["/app/data"]
 
+ENTRYPOINT ["/usr/local/bin/vraagbaak-entrypoint"]
 CMD ["python", "-m", "bot"]

@@ -1,6 +1,8 @@
 """From a question in a chat to a cited answer in Telegram: the one place answers are sent.
 
-`answer_question` composes (the service, in a worker thread) and `LiveAnswer` delivers.
+`answer_question` checks the user's question limit (`bot.limits`), composes (the service's
+`ask_async`: LLM calls in their own bounded executor, retrieval in worker threads, one
+deadline per answer) and `LiveAnswer` delivers.
 Without an LLM the finished answer is sent as before. With one, the model's draft grows
 in place while it streams:
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
@@ -305,12 +308,29 @@ def precheck(rt: Runtime, question: str) -> str | None:
     return template.format(example=escape(example_questions(rt.service.index, 1)[0]))
 
 
+async def within_limit(rt: Runtime, message: Message) -> bool:
+    """Count the question against its user's limit; the first one over it gets a reply."""
+    user_id = message.from_user.id if message.from_user else message.chat_id
+    admission = rt.limiter.admit(user_id)  # before any await: a burst is counted in order
+    if admission.allowed:
+        return True
+    if not admission.tell:
+        log.debug("user %s is over the question limit: question dropped", user_id)
+        return False
+    log.info("user %s is over the question limit: told to wait %.0f s", user_id, admission.wait_s)
+    seconds = max(2, math.ceil(admission.wait_s))
+    await reply_html(message, msg.TOO_MANY_QUESTIONS.format(seconds=seconds))
+    return False
+
+
 async def answer_question(
     context: ContextTypes.DEFAULT_TYPE, message: Message, question: str
 ) -> None:
     """Answer `question` asked in `message`'s chat, with the chat's memory and sources."""
     rt = runtime(context)
     started = time.monotonic()
+    if not await within_limit(rt, message):
+        return
     question = clean(question).strip()
     refusal = precheck(rt, question)
     if refusal is not None:
@@ -322,7 +342,7 @@ async def answer_question(
         on_delta = live.on_delta(asyncio.get_running_loop()) if rt.settings.llm_enabled else None
         async with typing(context.bot, chat_id, thread_of(message)):
             history = await rt.store.run(rt.store.history, chat_id, HISTORY_TURNS)
-            answer = await asyncio.to_thread(rt.service.ask, question, history, on_delta)
+            answer = await rt.service.ask_async(question, history, on_delta)
             answer_id = await rt.store.run(rt.store.add_answer, chat_id, answer)
         await live.finish(answer, answer_id)
     elapsed_ms = (time.monotonic() - started) * 1000
@@ -334,7 +354,7 @@ async def answer_question(
         chat_id,
         answer.mode,
         answer.found,
-        answer.note is not None,
+        answer.mode != "llm" and answer.note is not None,  # an LLM answer may carry a note
         len(history),
         len(live.messages),
         elapsed_ms,

@@ -21,10 +21,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers
+from bot import handlers, webinar
 from bot import messages as msg
 from bot.access import AccessPolicy
 from bot.formatting import EPISODES_PATTERN, SOURCES_PATTERN
+from bot.limits import QuestionLimiter
 from bot.logs import RedactingFilter, bot_secrets, configure_logging, install_excepthooks
 from bot.reindex import build_missing_index
 from bot.runtime import RUNTIME_KEY, Runtime
@@ -36,6 +37,7 @@ from bot.startup import (
     webhook_config,
 )
 from bot.state import DB_NAME, StateStore
+from bot.uploads import UPLOAD_CHOICE_PATTERN
 from rag.service import AnswerService
 from rag.settings import Settings
 
@@ -66,6 +68,7 @@ def build_application(settings: Settings, service: AnswerService) -> Application
         access=AccessPolicy(
             settings.admin_user_ids, settings.allowed_user_ids, subscriber_codes(settings)
         ),
+        limiter=QuestionLimiter(settings.user_questions_burst, settings.user_questions_per_minute),
     )
     add_handlers(application)
     return application
@@ -81,6 +84,10 @@ def add_handlers(application: Application) -> None:
         ("vergeet", handlers.forget_me_command),
         ("reindex", handlers.reindex_command),
         ("stats", handlers.stats_command),
+        ("webinar", webinar.webinar_command),
+        ("mijnvragen", webinar.my_questions_command),
+        ("webinarinfo", webinar.webinar_info_command),
+        ("webinarvragen", webinar.webinar_questions_command),
     ]
     for name, callback in commands:
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
@@ -92,6 +99,12 @@ def add_handlers(application: Application) -> None:
     application.add_handler(MessageHandler(handlers.UNKNOWN_COMMAND, handlers.unknown_command))
     application.add_handler(CallbackQueryHandler(handlers.sources_button, pattern=SOURCES_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.episodes_page, pattern=EPISODES_PATTERN))
+    application.add_handler(
+        CallbackQueryHandler(handlers.upload_choice, pattern=UPLOAD_CHOICE_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(webinar.withdraw_button, pattern=webinar.WITHDRAW_PATTERN)
+    )
     application.add_error_handler(handlers.error_handler)
 
 
@@ -127,8 +140,9 @@ async def register_commands(application: Application, rt: Runtime) -> None:
 
 
 async def post_shutdown(application: Application) -> None:
-    """Close the state store."""
+    """Close the state store; stop the LLM workers."""
     rt: Runtime = application.bot_data[RUNTIME_KEY]
+    rt.service.llm_executor.shutdown()
     await asyncio.to_thread(rt.store.shutdown)
 
 

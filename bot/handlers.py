@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 import re
+from pathlib import Path
 
 from telegram import MessageEntity, Update
 from telegram.constants import ChatType, ParseMode
@@ -30,7 +31,19 @@ from bot.formatting import (
 )
 from bot.reindex import run_reindex
 from bot.runtime import runtime
-from bot.uploads import sanitize_filename, save_transcript
+from bot.uploads import (
+    ConfirmationNeeded,
+    PendingUpload,
+    SavedTranscript,
+    confirmation_markup,
+    parse_choice,
+    pending_uploads,
+    render_confirmation,
+    render_saved,
+    sanitize_filename,
+    save_transcript,
+    upload_name,
+)
 from rag.messages_nl import skip_reason
 from rag.transcripts import TranscriptError
 
@@ -297,21 +310,77 @@ async def document_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await reply_html(message, refusal)
         return
     data = bytes(await (await document.get_file()).download_as_bytearray())
+    name = upload_name(document.file_name, data)  # an emoji-only name: named after the content
     folder = rt.settings.transcripts_dir
+    max_bytes = int(limit_mb * MB)
     try:
-        saved = await asyncio.to_thread(save_transcript, folder, name, data, int(limit_mb * MB))
+        saved = await asyncio.to_thread(save_transcript, folder, name, data, max_bytes)
     except TranscriptError as exc:
-        log.info("rejected upload %r from %s: %s", name, user_id, exc)
-        text = msg.UPLOAD_REJECTED.format(reason=escape(skip_reason(exc.code, exc.detail)))
-        if await asyncio.to_thread((folder / name).exists):
-            text += msg.UPLOAD_KEPT.format(name=escape(name))
-        await reply_html(message, text)
+        await reply_html(message, await _rejected_upload(folder, name, user_id, exc))
         return
-    log.info("admin %s saved transcript %s (%d words)", user_id, saved.name, saved.words)
-    text = msg.UPLOAD_SAVED.format(
-        name=escape(saved.name), title=escape(saved.title), words=saved.words
+    except ConfirmationNeeded as asked:
+        token = pending_uploads(context.bot_data).add(PendingUpload(user_id, name, data, max_bytes))
+        log.info("upload %s from %s awaits confirmation", name, user_id)
+        await reply_html(message, render_confirmation(asked.plan), confirmation_markup(token))
+        return
+    _log_saved(user_id, saved)
+    await reply_html(message, render_saved(saved))
+
+
+async def upload_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The admin's answer to an upload's question: save it after all ("Vervangen") or not."""
+    rt = runtime(context)
+    query = update.callback_query
+    user_id = query.from_user.id if query.from_user else None
+    confirmed, token = parse_choice(query.data)
+    upload = pending_uploads(context.bot_data).take(token, user_id)
+    if upload is None or not rt.access.is_admin(user_id):
+        await query.answer(msg.UPLOAD_CONFIRM_EXPIRED, show_alert=True)
+        stale = query.message
+        if stale is not None and stale.is_accessible and stale.reply_markup is not None:
+            try:  # buttons that do nothing; a double press may have removed them already
+                await query.edit_message_reply_markup(reply_markup=None)
+            except TelegramError as exc:
+                log.debug("could not remove stale upload buttons: %s", exc)
+        return
+    await query.answer()
+    folder = rt.settings.transcripts_dir
+    if not confirmed:
+        log.info("admin %s cancelled upload %s", user_id, upload.name)
+        text = msg.UPLOAD_CANCELLED.format(name=escape(upload.name))
+    else:
+        try:
+            saved = await asyncio.to_thread(
+                save_transcript, folder, upload.name, upload.data, upload.max_bytes, confirmed=True
+            )
+        except TranscriptError as exc:  # validated on upload already; a reply all the same
+            text = await _rejected_upload(folder, upload.name, user_id, exc)
+        else:
+            _log_saved(user_id, saved)
+            text = render_saved(saved)
+    await query.edit_message_text(text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+
+
+async def _rejected_upload(
+    folder: Path, name: str, user_id: int | None, exc: TranscriptError
+) -> str:
+    log.info("rejected upload %r from %s: %s", name, user_id, exc)
+    text = msg.UPLOAD_REJECTED.format(reason=escape(skip_reason(exc.code, exc.detail)))
+    if await asyncio.to_thread((folder / name).exists):
+        text += msg.UPLOAD_KEPT.format(name=escape(name))
+    return text
+
+
+def _log_saved(user_id: int | None, saved: SavedTranscript) -> None:
+    log.info(
+        "admin %s saved transcript %s (%d words; replaced: %s, backup: %s, moved aside: %s)",
+        user_id,
+        saved.name,
+        saved.words,
+        saved.previous.name if saved.replaced and saved.previous else "-",
+        saved.backup or "-",
+        ", ".join(m.info.name for m in saved.moved) or "-",
     )
-    await reply_html(message, text + (msg.UPLOAD_REPLACED if saved.replaced else ""))
 
 
 def upload_refusal(name: str | None, size: int | None, limit_mb: float) -> str | None:

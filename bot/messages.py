@@ -9,10 +9,14 @@ COMMANDS = {
     "bronnen": "Citaten bij het laatste antwoord",
     "reset": "Vergeet dit gesprek",
     "vergeet": "Wis alles wat ik over je bewaar",
+    "webinar": "Stuur een vraag in voor het webinar",
+    "mijnvragen": "Je vragen voor het webinar",
 }
 ADMIN_COMMANDS = {
     "reindex": "Index bijwerken (beheer)",
     "stats": "Statistieken (beheer)",
+    "webinarinfo": "Info over het volgende webinar (beheer)",
+    "webinarvragen": "Ingestuurde webinarvragen (beheer)",
 }
 
 WELCOME = (
@@ -46,6 +50,8 @@ HELP = (
     "/bronnen – de citaten bij mijn laatste antwoord\n"
     "/reset – vergeet ons gesprek: ik wis de vragen en antwoorden\n"
     "/vergeet – wis alles wat ik over je bewaar\n"
+    "/webinar &lt;vraag&gt; – stuur een vraag in voor het webinar met de makers\n"
+    "/mijnvragen – je ingestuurde webinarvragen, met een knop om ze in te trekken\n"
     "/help – deze uitleg\n\n"
     "Vragen en antwoorden bewaar ik hoogstens {days} dagen."
 )
@@ -53,6 +59,8 @@ HELP_ADMIN = (
     "\n\n<b>Beheer</b>\n"
     "/reindex – nieuwe of gewijzigde transcripten indexeren\n"
     "/stats – gebruik, antwoordtijden en AI-tokens\n"
+    "/webinarinfo &lt;tekst&gt; – wat abonnees over het volgende webinar horen\n"
+    "/webinarvragen – de ingestuurde webinarvragen, gegroepeerd, als document\n"
     "Stuur een transcript (.md, .txt, .vtt of .srt) als bestand om het toe te voegen."
 )
 
@@ -96,6 +104,12 @@ TOO_LONG = (
     "Je bericht is wat lang ({length} tekens). Kun je je vraag korter stellen, "
     "in hoogstens {limit} tekens? Dan zoek ik het meteen op."
 )
+# Sent once when a user asks faster than the limit allows; later questions are dropped silently.
+TOO_MANY_QUESTIONS = (
+    "Je stelt veel vragen kort na elkaar. Deze vraag beantwoord ik daarom niet, en wat je "
+    "nu nog stuurt ook niet. Stel je vraag over een momentje (zo'n {seconds} seconden) "
+    "gerust opnieuw."
+)
 VRAAG_USAGE = "Zet je vraag achter het commando, bijvoorbeeld: /vraag {example}"
 OTHER_INPUT = (
     "Ik kan alleen tekst lezen. Stel je vraag over de afleveringen van AI Report in een "
@@ -114,9 +128,9 @@ SOURCES_SENT = "Hier zijn de citaten."
 RESET_DONE = "Ik ben ons gesprek vergeten. Je volgende vraag begint met een schone lei."
 FORGET_ME_DONE = (
     "Ik heb alles gewist wat ik over je bewaarde: je vragen en mijn antwoorden in ons "
-    "privégesprek. Alleen je ontgrendeling met de code uit de nieuwsbrief (als je die hebt) "
-    "houd ik, zodat je niet opnieuw hoeft te ontgrendelen. Wat je in een groep vroeg, hoort bij "
-    "die groep: daar wist /reset het gesprek."
+    "privégesprek, en je ingestuurde webinarvragen. Alleen je ontgrendeling met de code uit de "
+    "nieuwsbrief (als je die hebt) houd ik, zodat je niet opnieuw hoeft te ontgrendelen. Wat je "
+    "in een groep vroeg, hoort bij die groep: daar wist /reset het gesprek."
 )
 
 # Episodes
@@ -163,7 +177,46 @@ UPLOAD_SAVED = (
     "Transcript opgeslagen als <code>{name}</code> (aflevering „{title}”, {words} woorden).\n"
     "Stuur /reindex om het aan de vraagbaak toe te voegen."
 )
-UPLOAD_REPLACED = "\nHet bestaande bestand met die naam is vervangen."
+UPLOAD_REPLACED = (
+    "\nDit vervangt het bestaande <code>{name}</code> (aflevering „{title}”, {old_words} woorden;"
+    " nu {words}). De vorige versie is bewaard als <code>{backup}</code>."
+)
+UPLOAD_REPLACED_UNUSABLE = (
+    "\nDit vervangt het bestaande <code>{name}</code>, dat geen bruikbaar transcript was. De "
+    "vorige versie is bewaard als <code>{backup}</code>."
+)
+UPLOAD_MOVED = (
+    "\n<code>{name}</code> bevatte dezelfde aflevering ({old_words} woorden) en is verplaatst "
+    "naar <code>{backup}</code>, zodat de aflevering één keer in de vraagbaak komt."
+)
+UPLOAD_UNCHANGED = (
+    "Dit transcript staat er al precies zo in, als <code>{name}</code> (aflevering „{title}”, "
+    "{words} woorden). Er is niets veranderd."
+)
+UPLOAD_CONFIRM = (
+    "<b>Eerst bevestigen:</b> het transcript <code>{name}</code> (aflevering „{title}”, "
+    "{words} woorden) is nog niet opgeslagen."
+)
+UPLOAD_CONFIRM_SHORTER = (
+    "\n• Het is veel korter dan het bestaande <code>{name}</code> (aflevering „{title}”, "
+    "{old_words} woorden) dat het zou vervangen. Is dit wel het goede bestand?"
+)
+UPLOAD_CONFIRM_OTHER_EPISODE = (
+    "\n• Het zou <code>{name}</code> vervangen, en dat is een andere aflevering: „{title}”."
+)
+UPLOAD_CONFIRM_SAME_EPISODE = (
+    "\n• Deze aflevering (id <code>{episode_id}</code>) staat al in de map als "
+    "<code>{name}</code> ({old_words} woorden). Van twee bestanden van één aflevering "
+    "indexeert de vraagbaak er maar één; bij vervangen gaat <code>{name}</code> naar de backupmap."
+)
+UPLOAD_CONFIRM_END = (
+    "\n\nBij vervangen blijft de vorige versie bewaard in <code>.backup/</code> in de "
+    "transcriptmap. Deze vraag vervalt na {minutes} minuten."
+)
+UPLOAD_CONFIRM_BUTTON = "Vervangen"
+UPLOAD_CANCEL_BUTTON = "Annuleren"
+UPLOAD_CANCELLED = "Niet opgeslagen: <code>{name}</code>. Er is niets veranderd."
+UPLOAD_CONFIRM_EXPIRED = "Deze vraag is verlopen. Stuur het bestand opnieuw."
 UPLOAD_REJECTED = "Dit bestand kan ik niet gebruiken als transcript: {reason}."
 UPLOAD_KEPT = " Het bestaande bestand <code>{name}</code> is niet aangeraakt."
 UPLOAD_UNSUPPORTED = (
@@ -189,6 +242,67 @@ STATS_LLM_LABELS = {
     "total_tokens": "Tokens totaal",
 }
 NOT_AVAILABLE = "n.v.t."
+
+# Webinar inbox (bot.webinar)
+WEBINAR_USAGE = (
+    "<b>Vragen voor het webinar</b>\n"
+    "Abonnees krijgen een live webinar met de makers van AI Report. Zet je vraag achter "
+    "het commando, bijvoorbeeld:\n/webinar {example}\n\n"
+    "Ik zet je vraag op de lijst voor het volgende webinar. De makers krijgen alle vragen "
+    "gebundeld te zien: vragen die op elkaar lijken komen bij elkaar, zonder namen. Staat "
+    "het antwoord al in de afleveringen, dan laat ik het je meteen zien.\n\n"
+    "Je kunt hoogstens {limit} vragen tegelijk open hebben. Met /mijnvragen zie je ze en "
+    "trek je ze in."
+)
+WEBINAR_FILED = "Je vraag staat op de lijst voor het volgende webinar: <i>{question}</i>"
+WEBINAR_DUPLICATE = "Deze vraag staat al op de lijst voor het volgende webinar: <i>{question}</i>"
+WEBINAR_NEXT = "\n\n<b>Het volgende webinar</b>\n{info}"
+WEBINAR_NO_DATE = "\n\nWanneer het volgende webinar is, hoor je van de makers."
+WEBINAR_ANSWERED = (
+    "\n\nIn de afleveringen staat hier al iets over; dat antwoord zie je hieronder. "
+    "Misschien hoef je dus niet op het webinar te wachten."
+)
+WEBINAR_FULL = (
+    "Je hebt al {limit} vragen klaarstaan voor het webinar, meer kan ik er niet bewaren. "
+    "Trek er eerst een in met /mijnvragen, of wacht tot het webinar geweest is."
+)
+WEBINAR_MINE_HEADING = "<b>Je vragen voor het webinar</b> ({count})"
+WEBINAR_MINE_LINE = "{n}. {question}"
+WEBINAR_MINE_FOOTER = "Druk op een knop om die vraag in te trekken."
+WEBINAR_MINE_EMPTY = (
+    "Je hebt geen vragen klaarstaan voor het webinar. Stuur er een in met /webinar &lt;vraag&gt;."
+)
+WEBINAR_WITHDRAW_BUTTON = "Intrekken {n}"
+WEBINAR_WITHDRAWN = "Vraag ingetrokken."
+WEBINAR_WITHDRAW_GONE = "Deze vraag staat niet (meer) op je lijst."
+WEBINAR_PRIVATE_ONLY = (
+    "Je webinarvragen laat ik alleen in een privégesprek zien. Stuur me daar /mijnvragen."
+)
+WEBINAR_INFO_SET = "Opgeslagen. Wie een webinarvraag instuurt, leest nu:\n\n{info}"
+WEBINAR_INFO_CLEARED = "De info over het volgende webinar is gewist."
+WEBINAR_INFO_USAGE = (
+    "Zet achter /webinarinfo wat abonnees over het volgende webinar moeten weten (datum, tijd, "
+    "link), of /webinarinfo wissen om het te wissen.\n\nNu: {current}"
+)
+WEBINAR_INFO_NONE = "(niets ingesteld)"
+WEBINAR_INFO_TOO_LONG = "Dat is te lang ({length} tekens); hoogstens {limit} tekens."
+WEBINAR_EXPORT_EMPTY = "Er staan geen webinarvragen klaar."
+WEBINAR_EXPORT_BUSY = "De webinarvragen worden al verzameld; het document komt zo."
+WEBINAR_EXPORT_SUMMARY = (
+    "<b>Webinarvragen</b>\n"
+    "{questions} vragen van {askers} mensen, in {groups} groepen.\n\n"
+    "<b>Meest gevraagd</b>\n{top}\n\n"
+    "Alle groepen, formuleringen en wat het archief zegt staan in het document."
+)
+WEBINAR_EXPORT_TOP_LINE = "{n}. {question} ({askers} {people}; archief: {verdict})"
+WEBINAR_PERSON = "persoon"
+WEBINAR_PEOPLE = "personen"
+WEBINAR_VERDICTS = {
+    "found": "gevonden",
+    "unsure": "twijfel",
+    "not_found": "niet gevonden",
+    None: "onbekend",
+}
 
 ERROR = "Sorry, er ging iets mis aan mijn kant. Probeer het over een momentje nog eens."
 

@@ -14,6 +14,7 @@ from bot.stats import Stats
 
 if TYPE_CHECKING:
     from bot.access import AccessPolicy
+    from bot.limits import QuestionLimiter
     from bot.state import StateStore
     from rag.service import AnswerService
     from rag.settings import Settings
@@ -48,6 +49,7 @@ class Runtime:
     service: AnswerService
     store: StateStore
     access: AccessPolicy
+    limiter: QuestionLimiter
     stats: Stats = field(default_factory=Stats)
     chat_locks: ChatLocks = field(default_factory=ChatLocks)
     reindex_running: bool = False

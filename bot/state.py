@@ -6,9 +6,12 @@ Bronnen button (whose callback data is just the answer id). Unlocked subscribers
 each with a fingerprint of the code that unlocked them (never the code), so that removing or
 rotating a code locks its subscribers out again.
 
+Webinar questions (`bot.webinar`) are kept per asker until they withdraw them (`/mijnvragen`)
+or ask to be forgotten; the hosts' note about the next webinar is one row of `settings`.
+
 Nothing is kept for ever: `/reset` deletes a chat's answers, `/vergeet` everything about a
-user but their unlock, and answers older than the retention period are purged when the store
-opens and, at most once an hour, when an answer is written.
+user but their unlock (their webinar questions too), and answers older than the retention
+period are purged when the store opens and, at most once an hour, when an answer is written.
 
 The methods block (SQLite file IO). The bot calls them through `StateStore.run`, on the
 store's own thread: on the shared `asyncio.to_thread` pool a quick write would queue behind
@@ -37,6 +40,7 @@ KEEP_ANSWERS_PER_CHAT = 50
 DEFAULT_RETENTION_DAYS = 90.0
 PURGE_INTERVAL_S = 3600.0  # a purge scans the whole table: not on every answer
 DAY_S = 86400.0
+MAX_OPEN_WEBINAR_QUESTIONS = 10  # per user
 T = TypeVar("T")
 
 SCHEMA = """
@@ -57,6 +61,46 @@ CREATE TABLE IF NOT EXISTS subscribers (
     code_hash TEXT
 );
 """
+
+# Added after the first release: created on open, so an existing state file upgrades.
+WEBINAR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS webinar_questions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL,
+    chat_id INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    verdict TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webinar_questions_by_user ON webinar_questions (user_id, id);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+WEBINAR_INFO_KEY = "webinar_info"
+
+
+@dataclass(frozen=True)
+class WebinarQuestion:
+    """An open question for the next webinar. `verdict` is the archive's at filing time."""
+
+    id: int
+    user_id: int
+    chat_id: int
+    question: str
+    verdict: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Filing:
+    """What `add_webinar_question` did: "added", "duplicate" (already open) or "full"."""
+
+    status: str
+    question_id: int | None
+    open_count: int
 
 
 @dataclass(frozen=True)
@@ -109,6 +153,7 @@ class StateStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
         _add_code_hash_column(db)
+        _add_webinar_tables(db)
         self._db = db
         self.purge_expired()
         return self
@@ -216,10 +261,88 @@ class StateStore:
     def forget_user(self, user_id: int) -> int:
         """Delete what is kept about a user, except their unlock; returns how many answers.
 
-        That is their private chat (whose id is the user id). Answers in groups are kept per
-        group, not per asker, so they belong to the group and go with its `/reset`.
+        That is their private chat (whose id is the user id) and their webinar questions,
+        wherever they filed them. Answers in groups are kept per group, not per asker, so
+        they belong to the group and go with its `/reset`.
         """
+        with self._lock:
+            self._conn().execute("DELETE FROM webinar_questions WHERE user_id = ?", (user_id,))
         return self.delete_chat(user_id)
+
+    # ------------------------------------------------------------------ webinar questions
+
+    def add_webinar_question(
+        self,
+        user_id: int,
+        chat_id: int,
+        question: str,
+        limit: int = MAX_OPEN_WEBINAR_QUESTIONS,
+    ) -> Filing:
+        """File a question for the next webinar, unless the user already has `limit` open
+        ones or the same question (ignoring case and spacing) is open already."""
+        key = _question_key(question)
+        with self._lock:
+            db = self._conn()
+            rows = db.execute(
+                "SELECT id, question FROM webinar_questions WHERE user_id = ?", (user_id,)
+            ).fetchall()
+            for question_id, existing in rows:
+                if _question_key(existing) == key:
+                    return Filing("duplicate", question_id, len(rows))
+            if len(rows) >= limit:
+                return Filing("full", None, len(rows))
+            cursor = db.execute(
+                "INSERT INTO webinar_questions (user_id, chat_id, question, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (user_id, chat_id, question, self._clock()),
+            )
+            return Filing("added", int(cursor.lastrowid), len(rows) + 1)
+
+    def set_webinar_verdict(self, question_id: int, verdict: str) -> None:
+        """Record what the archive said when the question was filed."""
+        with self._lock:
+            self._conn().execute(
+                "UPDATE webinar_questions SET verdict = ? WHERE id = ?", (verdict, question_id)
+            )
+
+    def webinar_questions(self, user_id: int | None = None) -> list[WebinarQuestion]:
+        """Open webinar questions, oldest first: all, or one user's."""
+        sql = "SELECT id, user_id, chat_id, question, verdict, created_at FROM webinar_questions"
+        params: tuple = ()
+        if user_id is not None:
+            sql += " WHERE user_id = ?"
+            params = (user_id,)
+        with self._lock:
+            rows = self._conn().execute(sql + " ORDER BY id", params).fetchall()
+        return [WebinarQuestion(*row) for row in rows]
+
+    def withdraw_webinar_question(self, question_id: int, user_id: int) -> bool:
+        """Delete a webinar question, only for the user who filed it; False if there is none."""
+        with self._lock:
+            cursor = self._conn().execute(
+                "DELETE FROM webinar_questions WHERE id = ? AND user_id = ?", (question_id, user_id)
+            )
+            return cursor.rowcount > 0
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) one of the bot's settings kept in the state."""
+        with self._lock:
+            db = self._conn()
+            if value is None:
+                db.execute("DELETE FROM settings WHERE key = ?", (key,))
+                return
+            db.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "value = excluded.value, updated_at = excluded.updated_at",
+                (key, value, self._clock()),
+            )
+
+    def get_setting(self, key: str) -> str | None:
+        with self._lock:
+            cursor = self._conn().execute("SELECT value FROM settings WHERE key = ?", (key,))
+            row = cursor.fetchone()
+        return row[0] if row else None
 
     def unlock(self, user_id: int, code_hash: str) -> None:
         """Remember a subscriber and the fingerprint of their code (a new code replaces the old)."""
@@ -243,6 +366,33 @@ def _add_code_hash_column(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(subscribers)")}
     if "code_hash" not in columns:
         db.execute("ALTER TABLE subscribers ADD COLUMN code_hash TEXT")
+
+
+def read_webinar_questions(path: Path) -> list[WebinarQuestion]:
+    """The open webinar questions of a state file, read-only (for `aireport webinar`, which
+    may run beside the bot: it must not purge or upgrade anything)."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT id, user_id, chat_id, question, verdict, created_at FROM webinar_questions "
+            "ORDER BY id"
+        ).fetchall()
+    except sqlite3.OperationalError as exc:  # a state file from before the webinar inbox
+        if "no such table" not in str(exc):
+            raise
+        rows = []
+    finally:
+        db.close()
+    return [WebinarQuestion(*row) for row in rows]
+
+
+def _add_webinar_tables(db: sqlite3.Connection) -> None:
+    """Upgrade a state file from before the webinar inbox: add its (empty) tables."""
+    db.executescript(WEBINAR_SCHEMA)
+
+
+def _question_key(question: str) -> str:
+    return " ".join(question.casefold().split())
 
 
 def _answer(row: tuple | None) -> StoredAnswer | None:

@@ -34,6 +34,16 @@ class Citation:
 
 
 @dataclass
+class SentenceSupport:
+    """How far the fragments an LLM answer's sentence cites support it (`rag.support`)."""
+
+    sentence: str  # as the model wrote it, without markers
+    fragments: list[int]  # ranks of the cited fragments (`RetrievedFragment.rank`)
+    score: float | None  # share of its content words in those fragments; None: too short
+    supported: bool  # False: removed from the answer (or the answer was not used)
+
+
+@dataclass
 class RetrievedFragment:
     """A fragment given to the composer, in rank order."""
 
@@ -54,6 +64,8 @@ class Composed:
     note: str | None = None
     usage: dict = field(default_factory=dict)
     dropped_markers: int = 0  # `[n]` the LLM wrote that named no given fragment
+    # The LLM's cited sentences as checked; None when no LLM answer was checked.
+    support: list[SentenceSupport] | None = None
 
 
 @dataclass
@@ -73,6 +85,7 @@ class Answer:
     usage: dict[str, int] = field(default_factory=dict)  # prompt/completion/total tokens
     dropped_markers: int = 0
     verdict_score: float | None = None  # the score the verdict was read from
+    support: list[SentenceSupport] | None = None  # see `Composed.support`
 
     def to_json(self) -> dict:
         """The machine-readable contract of `aireport ask --json`."""
@@ -85,6 +98,7 @@ class Answer:
             "citations": [asdict(c) for c in self.citations],
             "retrieved": [asdict(r) for r in self.retrieved],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "support": None if self.support is None else [asdict(s) for s in self.support],
         }
 
 

@@ -1,4 +1,4 @@
-"""`aireport`: index, ask, chat, eval and bench from the terminal.
+"""`aireport`: index, ask, chat, eval, bench and the webinar export from the terminal.
 
 A thin layer over `rag.service.AnswerService`, the same entry point the bot uses.
 """
@@ -218,6 +218,26 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webinar(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.webinar import cli_main  # the bot's module, loaded only for this command
+
+    return cli_main(settings, args)
+
+
+def add_webinar_parser(sub: argparse._SubParsersAction) -> None:
+    """`aireport webinar export|list` (the bot's module is imported only when it runs)."""
+    webinar = sub.add_parser("webinar", help="the webinar questions subscribers sent the bot")
+    actions = webinar.add_subparsers(dest="webinar_command", required=True)
+    export = actions.add_parser("export", help="the grouped questions as Markdown or CSV")
+    export.add_argument("--format", choices=["md", "csv"], default="md")
+    listing = actions.add_parser("list", help="a short table of the groups")
+    for parser in (export, listing):
+        parser.add_argument(
+            "--state-dir", type=Path, help="the bot's STATE_DIR (default: $STATE_DIR or data/state)"
+        )
+    webinar.set_defaults(func=cmd_webinar)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aireport", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -275,7 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-scale", action="store_true", help="only the benchmarks on the sample"
     )
     bench.add_argument("--repeat", type=int, default=3)
+    bench.add_argument(
+        "--archive-episodes",
+        type=int,
+        default=150,
+        help="episodes of the replicated archive (serving only, nothing embedded); 0: skip",
+    )
+    bench.add_argument("--archive-words", type=int, default=20000)
     bench.set_defaults(func=cmd_bench)
+
+    add_webinar_parser(sub)
     return parser
 
 

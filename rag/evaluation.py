@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.answer import Answer, Citation
+from rag.support import SUPPORTED
 from rag.transcripts import quote_in_source, read_source_text
 
 MARKER_RE = re.compile(r"\[(\d+)\]")
@@ -61,6 +62,12 @@ class ItemResult:
     markers_valid: int = 0
 
     @property
+    def support_scores(self) -> list[float]:
+        """Support of the LLM's judged cited sentences (removed ones included); none for
+        extractive answers, whose quotes are the source (support 1 by construction)."""
+        return [s.score for s in self.answer.support or [] if s.score is not None]
+
+    @property
     def refused(self) -> bool:
         """Not answered, or answered only with a clear hedge."""
         return not self.answer.found or self.hedged
@@ -78,6 +85,11 @@ class Summary:
     hedged_answerable_rate: float | None = None
     citation_validity: float | None = None
     marker_validity: float | None = None
+    # LLM answers only (`rag.support`): judged cited sentences, the share of them whose
+    # cited fragments support them, and their mean support score.
+    support_checked: int = 0
+    support_share: float | None = None
+    support_mean: float | None = None
     llm_share: float | None = None
     latency_p50_ms: float = 0.0
     latency_p95_ms: float = 0.0
@@ -183,6 +195,7 @@ def summarise(results: list[ItemResult]) -> Summary:
     cited = sum(len(r.answer.citations) for r in results)
     markers = sum(r.markers for r in results)
     latencies = [r.answer.timings_ms.get("total", 0.0) for r in results]
+    scores = [score for r in results for score in r.support_scores]
     return Summary(
         n=len(results),
         recall=_mean(rank is not None for rank in spans),
@@ -194,6 +207,9 @@ def summarise(results: list[ItemResult]) -> Summary:
         hedged_answerable_rate=_mean(r.hedged for r in answerable),
         citation_validity=(sum(r.citations_valid for r in results) / cited) if cited else None,
         marker_validity=(sum(r.markers_valid for r in results) / markers) if markers else None,
+        support_checked=len(scores),
+        support_share=_mean(score >= SUPPORTED for score in scores),
+        support_mean=_mean(scores),
         llm_share=_mean(r.answer.mode == "llm" for r in results),
         latency_p50_ms=percentile(latencies, 50) or 0.0,
         latency_p95_ms=percentile(latencies, 95) or 0.0,
@@ -225,19 +241,34 @@ def _fmt(value: float | None) -> str:
     return "   -" if value is None else f"{value:.3f}"
 
 
+def support_line(s: Summary) -> str:
+    """The support figure in words (or why there is none)."""
+    if not s.support_checked:
+        return (
+            "support: not measured (no LLM sentence with [n] was checked; an extractive answer "
+            "quotes its source, so its support is 1 by construction)"
+        )
+    return (
+        f"support: {s.support_checked} cited LLM sentences, {_fmt(s.support_share)} supported "
+        f"(>= {SUPPORTED:.2f} of their content words in the cited fragments), mean "
+        f"{_fmt(s.support_mean)}"
+    )
+
+
 def format_report(overall: Summary, groups: dict[str, Summary], mode: str) -> str:
     head = (
         f"{'group':<22} {'n':>3} {'recall':>6} {'allsp':>6} {'mrr':>6} {'facts':>6} "
-        f"{'refuse':>6} {'falsref':>7} {'hedged':>6} {'cites':>6} {'marks':>6} {'llm':>6} "
-        f"{'p50ms':>7} {'p95ms':>7}"
+        f"{'refuse':>6} {'falsref':>7} {'hedged':>6} {'cites':>6} {'marks':>6} {'supp':>6} "
+        f"{'msupp':>6} {'llm':>6} {'p50ms':>7} {'p95ms':>7}"
     )
-    rows = [f"mode: {mode}", head]
+    rows = [f"mode: {mode}", support_line(overall), head]
     for name, s in [("overall", overall), *groups.items()]:
         rows.append(
             f"{name:<22} {s.n:>3} {_fmt(s.recall):>6} {_fmt(s.all_spans_recall):>6} "
             f"{_fmt(s.mrr):>6} {_fmt(s.key_fact_coverage):>6} {_fmt(s.refusal_rate):>6} "
             f"{_fmt(s.false_refusal_rate):>7} {_fmt(s.hedged_answerable_rate):>6} "
-            f"{_fmt(s.citation_validity):>6} {_fmt(s.marker_validity):>6} {_fmt(s.llm_share):>6} "
+            f"{_fmt(s.citation_validity):>6} {_fmt(s.marker_validity):>6} "
+            f"{_fmt(s.support_share):>6} {_fmt(s.support_mean):>6} {_fmt(s.llm_share):>6} "
             f"{s.latency_p50_ms:>7.0f} {s.latency_p95_ms:>7.0f}"
         )
     rows.append(
@@ -246,8 +277,12 @@ def format_report(overall: Summary, groups: dict[str, Summary], mode: str) -> st
         "not answered or hedged; falsref: answerable answered 'not found'; hedged: answerable "
         "answered with the extractive 'closest match' hedge; cites: citations whose quote stands "
         "at their offsets in the source; marks: [n] markers (invented ones included) that "
-        "resolve to a given fragment whose source text holds the cited quote; llm: answers "
-        "written by the LLM (the rest are extractive, or fell back)."
+        "resolve to a given fragment whose source text holds the cited quote (always so for "
+        "extractive answers); supp: LLM sentences with [n] whose cited fragments hold at least "
+        f"{SUPPORTED:.0%} of their content words (removed ones included), msupp: their mean "
+        "share; '-' without LLM answers: an extractive answer quotes its source, so its "
+        "support is 1 by construction, not measured; llm: answers written by the LLM (the "
+        "rest are extractive, or fell back)."
     )
     return "\n".join(rows)
 

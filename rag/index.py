@@ -51,6 +51,12 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 FORMAT_VERSION = 2  # 2: units carry gap_after; BM25 over units too
 CURRENT_FILE = "CURRENT"
+# Vectors searched exactly up to this many; above, an HNSW graph. Measured on 2 cores
+# (top 1,000 of random 384-d vectors): exact 2 ms at 75,000 and 56 ms at 300,000 rows,
+# HNSW 5-6 ms at both; building the graph costs ~0.3 ms a vector.
+HNSW_MIN_VECTORS = 200_000
+HNSW_LINKS = 32
+HNSW_EF_CONSTRUCTION = 40
 ProgressFn = Callable[[int, int], None]
 T = TypeVar("T")
 
@@ -159,7 +165,7 @@ class SearchIndex:
         return range(base + chunk.first_unit, base + chunk.last_unit)
 
     def unit_vector_matrix(self) -> np.ndarray:
-        return _all_vectors(self.unit_vectors)
+        return all_vectors(self.unit_vectors)
 
     @classmethod
     def load(cls, index_dir: Path) -> SearchIndex:
@@ -254,7 +260,7 @@ def _fsync_tree(folder: Path) -> None:
         _fsync(Path(root))
 
 
-def _all_vectors(index: faiss.Index) -> np.ndarray:
+def all_vectors(index: faiss.Index) -> np.ndarray:
     if index.ntotal == 0:
         return np.zeros((0, index.d), dtype=np.float32)
     return index.reconstruct_n(0, index.ntotal)
@@ -292,7 +298,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 @dataclass
-class _EpisodeParts:
+class EpisodeParts:
     info: EpisodeInfo
     units: list[Unit]
     chunks: list[Chunk]
@@ -322,17 +328,17 @@ def _parse_all(settings: Settings, report: IndexReport) -> list[Episode]:
     return episodes
 
 
-def _previous_parts(previous: SearchIndex | None) -> dict[str, _EpisodeParts]:
+def _previous_parts(previous: SearchIndex | None) -> dict[str, EpisodeParts]:
     """Episodes of the live index with their vectors, keyed by source file."""
     if previous is None:
         return {}
-    unit_matrix = _all_vectors(previous.unit_vectors)
-    chunk_matrix = _all_vectors(previous.chunk_vectors)
-    parts: dict[str, _EpisodeParts] = {}
+    unit_matrix = all_vectors(previous.unit_vectors)
+    chunk_matrix = all_vectors(previous.chunk_vectors)
+    parts: dict[str, EpisodeParts] = {}
     for info in previous.episodes.values():
         unit_rows = [i for i, u in enumerate(previous.units) if u.episode_id == info.id]
         chunk_rows = [i for i, c in enumerate(previous.chunks) if c.episode_id == info.id]
-        parts[info.source_file] = _EpisodeParts(
+        parts[info.source_file] = EpisodeParts(
             info,
             [previous.units[i] for i in unit_rows],
             [previous.chunks[i] for i in chunk_rows],
@@ -342,11 +348,14 @@ def _previous_parts(previous: SearchIndex | None) -> dict[str, _EpisodeParts]:
     return parts
 
 
-def _compatible(previous: SearchIndex | None, model: str, chunker: ChunkerConfig) -> bool:
+def _compatible(
+    previous: SearchIndex | None, model: str, chunker: ChunkerConfig, chunk_vectors: str
+) -> bool:
     return (
         previous is not None
         and previous.manifest.get("embedding_model") == model
         and previous.manifest.get("chunker") == chunker.as_dict()
+        and previous.manifest.get("chunk_vectors", "embedded") == chunk_vectors
     )
 
 
@@ -376,10 +385,10 @@ def _build_locked(settings: Settings, embedder: Embeddings, progress: ProgressFn
     chunker = ChunkerConfig(settings.unit_words, settings.chunk_units, settings.chunk_overlap_units)
     model = embedder_name(embedder)
     previous = _load_previous(settings.index_dir)
-    report.full_rebuild = not _compatible(previous, model, chunker)
+    report.full_rebuild = not _compatible(previous, model, chunker, settings.chunk_vectors)
     old = {} if report.full_rebuild else _previous_parts(previous)
 
-    parts: list[_EpisodeParts] = []
+    parts: list[EpisodeParts] = []
     for episode in _parse_all(settings, report):
         before = old.get(episode.source_file)
         if before is not None and before.info.sha256 == episode.sha256:
@@ -388,7 +397,7 @@ def _build_locked(settings: Settings, embedder: Embeddings, progress: ProgressFn
             continue
         (report.updated if before is not None else report.added).append(episode.source_file)
         units, chunks = chunk_episode(episode, chunker)
-        parts.append(_EpisodeParts(EpisodeInfo.of(episode), units, chunks))
+        parts.append(EpisodeParts(EpisodeInfo.of(episode), units, chunks))
     current = {p.info.source_file for p in parts}
     previous_files = {e.source_file for e in previous.episodes.values()} if previous else set()
     report.removed = sorted(previous_files - current)
@@ -399,8 +408,8 @@ def _build_locked(settings: Settings, embedder: Embeddings, progress: ProgressFn
         report.seconds = time.perf_counter() - started
         return report
 
-    _embed_new(parts, embedder, progress, report)
-    build = _write_build(settings.index_dir, parts, model, chunker, report)
+    _embed_new(parts, embedder, progress, report, pooled=settings.chunk_vectors == "pooled")
+    build = _write_build(settings.index_dir, parts, model, chunker, report, settings.chunk_vectors)
     _swap_in(settings.index_dir, build)
     report.swapped = True
     report.seconds = time.perf_counter() - started
@@ -416,9 +425,13 @@ def _build_locked(settings: Settings, embedder: Embeddings, progress: ProgressFn
     return report
 
 
-def _embed_new(parts, embedder, progress, report: IndexReport) -> None:
+def _embed_new(parts, embedder, progress, report: IndexReport, pooled: bool = False) -> None:
+    """Vectors for the episodes that have none: units and chunks embedded, or (`pooled`)
+    units embedded and each chunk the normalised sum of its units' vectors."""
     todo = [p for p in parts if p.unit_vectors is None]
-    texts = [u.text for p in todo for u in p.units] + [c.text for p in todo for c in p.chunks]
+    texts = [u.text for p in todo for u in p.units]
+    if not pooled:
+        texts += [c.text for p in todo for c in p.chunks]
     report.embedded_words = sum(len(t.split()) for t in texts)
     vectors = embed_passages(embedder, texts, progress=progress)
     row = 0
@@ -426,19 +439,46 @@ def _embed_new(parts, embedder, progress, report: IndexReport) -> None:
         p.unit_vectors = vectors[row : row + len(p.units)]
         row += len(p.units)
     for p in todo:
-        p.chunk_vectors = vectors[row : row + len(p.chunks)]
-        row += len(p.chunks)
+        if pooled:
+            p.chunk_vectors = pooled_chunk_vectors(p.unit_vectors, p.chunks)
+        else:
+            p.chunk_vectors = vectors[row : row + len(p.chunks)]
+            row += len(p.chunks)
 
 
-def _flat_index(vectors: list[np.ndarray], dim: int) -> faiss.Index:
-    index = faiss.IndexFlatIP(dim)
+def pooled_chunk_vectors(unit_vectors: np.ndarray, chunks: list[Chunk]) -> np.ndarray:
+    """Each chunk's units' vectors summed and normalised (rows: the episode's units)."""
+    if not chunks:
+        return np.zeros((0, unit_vectors.shape[1]), dtype=np.float32)
+    sums = np.vstack([unit_vectors[c.first_unit : c.last_unit].sum(axis=0) for c in chunks])
+    return (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+
+
+def vector_index(vectors: list[np.ndarray], dim: int) -> faiss.Index:
+    """Exact (flat) inner-product search, or an HNSW graph from `HNSW_MIN_VECTORS` on."""
     matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32)
+    if len(matrix) >= HNSW_MIN_VECTORS:
+        index = faiss.IndexHNSWFlat(dim, HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    else:
+        index = faiss.IndexFlatIP(dim)
     if len(matrix):
         index.add(matrix)
     return index
 
 
-def _write_build(index_dir: Path, parts, model: str, chunker: ChunkerConfig, report) -> Path:
+def is_hnsw(index: faiss.Index) -> bool:
+    return isinstance(index, faiss.IndexHNSW)
+
+
+def _write_build(
+    index_dir: Path,
+    parts,
+    model: str,
+    chunker: ChunkerConfig,
+    report,
+    chunk_vectors: str = "embedded",
+) -> Path:
     builds = index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns()}"
@@ -451,8 +491,11 @@ def _write_build(index_dir: Path, parts, model: str, chunker: ChunkerConfig, rep
     _write_json(tmp / "episodes.json", [asdict(p.info) for p in parts])
     _write_json(tmp / "units.json", [asdict(u) for u in units])
     _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
-    faiss.write_index(_flat_index([p.unit_vectors for p in parts], dim), str(tmp / "units.faiss"))
-    faiss.write_index(_flat_index([p.chunk_vectors for p in parts], dim), str(tmp / "chunks.faiss"))
+    for filename, vectors in (
+        ("units.faiss", [p.unit_vectors for p in parts]),
+        ("chunks.faiss", [p.chunk_vectors for p in parts]),
+    ):
+        faiss.write_index(vector_index(vectors, dim), str(tmp / filename))
     if chunks:
         for folder, texts in (
             ("bm25", [c.text for c in chunks]),
@@ -466,6 +509,7 @@ def _write_build(index_dir: Path, parts, model: str, chunker: ChunkerConfig, rep
         "embedding_model": model,
         "dim": dim,
         "chunker": chunker.as_dict(),
+        "chunk_vectors": chunk_vectors,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": {
             p.info.source_file: {
@@ -484,6 +528,15 @@ def _write_build(index_dir: Path, parts, model: str, chunker: ChunkerConfig, rep
     tmp.rename(final)
     _fsync(builds)
     return final
+
+
+def write_index(
+    index_dir: Path, parts: list[EpisodeParts], model: str, chunker: ChunkerConfig
+) -> Path:
+    """Write episodes whose vectors are already known as a new build and make it live."""
+    build = _write_build(index_dir, parts, model, chunker, IndexReport())
+    _swap_in(index_dir, build)
+    return build
 
 
 def _swap_in(index_dir: Path, build: Path) -> None:

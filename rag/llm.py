@@ -10,11 +10,17 @@
 - Not found: the model starts its answer with `prompts.NOT_FOUND_SENTINEL`. The
   sentinel is stripped (while streaming too: output is held back until it is clear
   whether the answer starts with it), `found` is False and there are no citations.
+- Unsupported sentences: each sentence with markers is scored against the text of
+  the fragments it cites (`rag.support`: the share of its content words they
+  contain). A sentence under `support.SUPPORTED` is removed, with a note saying how
+  many were; the remaining markers are renumbered. `Composed.support` records every
+  checked sentence with its score.
 - Unsupported answers: an answer that claims to answer but cites no given
-  fragment, comes back empty, or repeats the system prompt (an injection that
-  worked) is not shown. The extractive answer is returned instead, with the
-  one-line note. An uncited LLM claim cannot be checked by the reader, while the
-  extractive answer is verbatim and cited, so the fallback is the safer choice.
+  fragment, has no cited sentence its fragments support, comes back empty, or
+  repeats the system prompt (an injection that worked) is not shown. The extractive
+  answer is returned instead, with the one-line note. An uncited LLM claim cannot be
+  checked by the reader, while the extractive answer is verbatim and cited, so the
+  fallback is the safer choice.
 - NOT_FOUND verdicts: the model is asked anyway (`ask_when_not_found`). On the dev
   set the retrieval threshold lets through many unanswerable questions anyway, so the
   model has to judge answerability in any case; asking it on NOT_FOUND too costs one
@@ -22,10 +28,18 @@
   misses, and lets the model name the nearest topic in a sentence instead of quoting
   a raw caption window.
 - Failures: the provider call is the only code inside the guard. Timeouts, refused
-  connections, 429/5xx (the openai client retries them `max_retries` times with
-  backoff), 401, unknown models, undecodable payloads and streams that break halfway
-  all end in the extractive answer plus `messages_nl.LLM_UNAVAILABLE`, mode
-  "extractive". The cause is logged (type and message, key redacted).
+  connections, 429/5xx (retried `max_retries` times with the openai client's backoff
+  rules, while the deadline allows), 401, unknown models, undecodable payloads, streams
+  that break halfway and a passed deadline all end in the extractive answer plus
+  `messages_nl.LLM_UNAVAILABLE`, mode "extractive". The cause is logged (type and
+  message, key redacted).
+- Deadline: every call of one answer (search queries or rewrite, then the answer)
+  shares one `Deadline`. Each request's timeout is `LLM_TIMEOUT_S` capped by the time
+  left, a retry is only made when its wait ends before the deadline, and a stream stops
+  at the first chunk after it, so a server trickling one token every few seconds (which
+  never trips a per-read timeout) cannot hold an answer, or a worker, for long.
+- `LLMExecutor` runs these calls for the bot: a few worker threads of their own, and
+  no queue (see there).
 
 Streaming (`on_delta`): the callback gets the whole cleaned draft so far (markers
 renumbered, sentinel and unfinished markers held back), normally growing with each
@@ -39,22 +53,36 @@ last draft. Consumers should always show the latest text as a whole; the returne
 from __future__ import annotations
 
 import logging
+import random
 import re
+import threading
+import time
 import unicodedata
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
+import openai
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
 from rag import messages_nl as nl
 from rag import prompts
-from rag.answer import Citation, Composed, ExtractiveComposer, passage_citation
+from rag.answer import (
+    Citation,
+    Composed,
+    ExtractiveComposer,
+    SentenceSupport,
+    passage_citation,
+)
 from rag.lexicon import load_lexicon
 from rag.passages import PASSAGE_WORDS, WINDOW_STEP, ChunkWords, Passage
 from rag.retrieval import Fragment, Retrieval, Verdict
 from rag.settings import Settings
+from rag.support import MARKER_RE as PLAIN_MARKER_RE
+from rag.support import Sentence, SourceText, SupportScorer, is_supported, sentences
 from rag.text import search_tokens
 
 log = logging.getLogger(__name__)
@@ -67,6 +95,12 @@ REWRITE_MAX_CHARS = 300
 QUERIES_MAX_TOKENS = 200
 # Ten consecutive words of the system prompt in an answer mean the prompt leaked.
 LEAK_NGRAM = 10
+# Retries follow the openai client's rules: these statuses and 5xx, connection errors and
+# timeouts; the server's retry-after when it gives one, else 0.5 s doubling up to 8 s.
+RETRY_STATUSES = frozenset({408, 409, 429})
+FIRST_RETRY_WAIT_S = 0.5
+MAX_RETRY_WAIT_S = 8.0
+RETRY_COUNT_HEADER = "x-stainless-retry-count"  # what the openai client sends itself
 
 # A run of markers (`[3]`, `[1, 2][4]`, `[fragment 4]`) with the horizontal space before it.
 MARKER_RE = re.compile(r"([ \t]*)((?:\[(?:fragment\s*)?\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+)", re.I)
@@ -87,6 +121,54 @@ class LLMError(Exception):
 
 
 Usage = dict[str, int]
+T = TypeVar("T")
+
+
+class Deadline:
+    """When the LLM work of one answer must be over; shared by its calls (and threads)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self._at - time.monotonic())
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self._at
+
+    def expire(self) -> None:
+        """End it now (the caller gave up): a call still running stops soon."""
+        self._at = min(self._at, time.monotonic())
+
+
+class LLMExecutor:
+    """Worker threads for provider calls, apart from retrieval, indexing and uploads.
+
+    It never queues: `submit` returns None when all `workers` are busy, and the caller
+    answers without the LLM at once instead of waiting behind a slow provider. A worker
+    counts as busy until its call has returned, also after the caller stopped waiting.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="llm")
+        self._free = threading.BoundedSemaphore(workers)
+
+    def submit(self, call: Callable[[], T]) -> Future[T] | None:
+        if not self._free.acquire(blocking=False):
+            return None
+        try:
+            future = self._pool.submit(call)
+        except RuntimeError:  # shut down
+            self._free.release()
+            return None
+        future.add_done_callback(lambda _: self._free.release())
+        return future
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def usage_of(metadata: dict | None) -> Usage:
@@ -113,7 +195,7 @@ def chat_model(settings: Settings, temperature: float, max_tokens: int) -> ChatO
         api_key=key,
         base_url=settings.openai_base_url,
         timeout=settings.llm_timeout_s,
-        max_retries=settings.llm_max_retries,
+        max_retries=0,  # `ChatCaller` retries, within the answer's deadline
         temperature=temperature,
         max_tokens=max_tokens,
         # Usage in streams is only requested by default for api.openai.com.
@@ -135,38 +217,101 @@ def describe_error(exc: BaseException, secret: str | None = None) -> str:
     return text
 
 
-class ChatCaller:
-    """Runs one chat request, streamed or not, and turns any provider failure into LLMError."""
+def retry_wait(exc: Exception, attempt: int) -> float | None:
+    """Seconds to wait before retrying after `exc`, or None when a retry cannot help."""
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code not in RETRY_STATUSES and exc.status_code < 500:
+            return None
+        for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+            try:
+                wait = float(exc.response.headers.get(header, "")) * scale
+            except ValueError:
+                continue
+            if wait > 0:  # the openai client ignores 0 too
+                return wait
+    elif not isinstance(exc, openai.APIConnectionError):  # timeouts included
+        return None
+    return min(FIRST_RETRY_WAIT_S * 2**attempt, MAX_RETRY_WAIT_S) * (1 - 0.25 * random.random())
 
-    def __init__(self, model: ChatOpenAI, secret: str | None) -> None:
+
+class ChatCaller:
+    """Runs one chat request, streamed or not, within a deadline, and turns any provider
+    failure (or a deadline that passes) into LLMError."""
+
+    def __init__(self, model: ChatOpenAI, secret: str | None, settings: Settings) -> None:
         self.model = model
         self._secret = secret
+        self.timeout_s = settings.llm_timeout_s
+        self.max_retries = settings.llm_max_retries
 
-    def invoke(self, messages: list[BaseMessage]) -> tuple[str, Usage]:
-        reply = self._guarded(lambda: self.model.invoke(messages))
+    def invoke(
+        self, messages: list[BaseMessage], deadline: Deadline | None = None
+    ) -> tuple[str, Usage]:
+        reply = self._request(lambda options: self.model.invoke(messages, **options), deadline)
         return str(reply.text), usage_of(reply.usage_metadata)
 
     def stream(
-        self, messages: list[BaseMessage], on_text: Callable[[str], None]
+        self,
+        messages: list[BaseMessage],
+        on_text: Callable[[str], None],
+        deadline: Deadline | None = None,
     ) -> tuple[str, Usage]:
         """Stream the reply; `on_text` gets the raw text so far after each chunk."""
-        chunks = self._guarded(lambda: iter(self.model.stream(messages)))
+        deadline = deadline or Deadline(float("inf"))
+        started = []
+
+        def start(options: dict) -> object:
+            started.append(self.model.stream(messages, **options))
+            return next(started[-1], None)  # the request is sent here: failures are retried
+
+        chunk = self._request(start, deadline)
         text, usage = "", {}
-        while (chunk := self._guarded(lambda: next(chunks, None))) is not None:
-            usage = add_usage(usage, usage_of(chunk.usage_metadata))
-            piece = str(chunk.text)
-            if piece:
-                text += piece
-                on_text(text)  # outside the guard: a consumer's error is not an LLM failure
+        try:
+            while chunk is not None:
+                if deadline.passed:
+                    raise LLMError(f"deadline of {deadline.seconds:g} s passed while streaming")
+                usage = add_usage(usage, usage_of(chunk.usage_metadata))
+                piece = str(chunk.text)
+                if piece:
+                    text += piece
+                    on_text(text)  # outside the guard: a consumer's error is not an LLM failure
+                chunk = self._guarded(lambda: next(started[-1], None))
+        finally:
+            started[-1].close()  # stop reading: the connection closes, the worker is free
         return text, usage
+
+    def _request(self, send: Callable[[dict], T], deadline: Deadline | None) -> T:
+        """`send(options)` with a timeout that ends by the deadline, retried while worth it."""
+        deadline = deadline or Deadline(float("inf"))
+        attempt = 0
+        while True:
+            timeout = min(self.timeout_s, deadline.remaining())
+            if timeout <= 0:
+                raise LLMError(f"deadline of {deadline.seconds:g} s passed")
+            options = {"timeout": timeout, "extra_headers": {RETRY_COUNT_HEADER: str(attempt)}}
+            try:
+                return send(options)
+            # Only the provider call runs here. The client libraries report failures with
+            # many types (openai errors, httpx errors, json.JSONDecodeError for malformed
+            # bodies, KeyError/TypeError for odd payloads); every one means "no LLM answer".
+            except Exception as exc:
+                wait = retry_wait(exc, attempt) if attempt < self.max_retries else None
+                if wait is None or wait >= deadline.remaining():
+                    raise LLMError(describe_error(exc, self._secret)) from exc
+                log.info(
+                    "LLM request failed (%s), retry %d of %d in %.2f s",
+                    type(exc).__name__,
+                    attempt + 1,
+                    self.max_retries,
+                    wait,
+                )
+                time.sleep(wait)
+                attempt += 1
 
     def _guarded(self, call):
         try:
             return call()
-        # Only the provider call runs here. The client libraries report failures with
-        # many types (openai errors, httpx errors, json.JSONDecodeError for malformed
-        # bodies, KeyError/TypeError for odd payloads); every one means "no LLM answer".
-        except Exception as exc:
+        except Exception as exc:  # see `_request`
             raise LLMError(describe_error(exc, self._secret)) from exc
 
 
@@ -314,15 +459,18 @@ class LLMComposer:
         max_tokens: int = ANSWER_MAX_TOKENS,
     ) -> None:
         secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        self.caller = ChatCaller(chat_model(settings, settings.llm_temperature, max_tokens), secret)
+        model = chat_model(settings, settings.llm_temperature, max_tokens)
+        self.caller = ChatCaller(model, secret, settings)
         self.fallback = fallback or ExtractiveComposer()
         self.ask_when_not_found = ask_when_not_found
+        self.scorer = SupportScorer(self.fallback.lexicon)
 
     def compose(
         self,
         retrieval: Retrieval,
         history: list | None = None,
         on_delta: Callable[[str], None] | None = None,
+        deadline: Deadline | None = None,
     ) -> Composed:
         """Answer from `retrieval` with the LLM; see the module docstring for the contract."""
         if not retrieval.fragments or (
@@ -334,29 +482,41 @@ class LLMComposer:
         drafts = Drafts(on_delta, k)
         try:
             if on_delta is None:
-                raw, usage = self.caller.invoke(messages)
+                raw, usage = self.caller.invoke(messages, deadline)
             else:
-                raw, usage = self.caller.stream(messages, drafts.update)
+                raw, usage = self.caller.stream(messages, drafts.update, deadline)
         except LLMError as exc:
             log.warning("LLM answer failed, sending the extractive answer: %s", exc)
             return self._fall_back(retrieval, history, drafts, {})
         parsed = parse_answer(raw, k)
+        support = None
         problem = self._unsupported(raw, parsed)
+        if not problem and parsed.found:
+            parsed, support = check_support(self.scorer, retrieval, parsed)
+            if not parsed.cited:
+                problem = "no cited sentence is supported by the fragments it cites"
         if problem:
             log.warning("LLM answer rejected (%s), sending the extractive answer", problem)
-            return self._fall_back(retrieval, history, drafts, usage)
+            composed = self._fall_back(retrieval, history, drafts, usage)
+            composed.support = support
+            return composed
         if not parsed.found and not parsed.text:
             parsed.text = nl.NOT_FOUND
         drafts.show(parsed.text)
         if parsed.dropped:
             log.info("removed %d citation marker(s) naming no given fragment", parsed.dropped)
+        removed = sum(not s.supported for s in support or [])
+        if removed:
+            log.info("removed %d cited sentence(s) their fragments do not support", removed)
         return Composed(
             parsed.text,
             parsed.found,
             self._citations(retrieval, parsed),
             self.mode,
+            note=nl.unsupported_removed(removed) if removed else None,
             usage=usage,
             dropped_markers=parsed.dropped,
+            support=support,
         )
 
     @staticmethod
@@ -380,11 +540,16 @@ class LLMComposer:
             return "no marker names a given fragment"
         return None
 
+    def unavailable(self, retrieval: Retrieval, history: list | None = None) -> Composed:
+        """The extractive answer with the note, for when the LLM cannot answer."""
+        composed = self.fallback.compose(retrieval, history)
+        composed.note = nl.LLM_UNAVAILABLE
+        return composed
+
     def _fall_back(
         self, retrieval: Retrieval, history: list | None, drafts: Drafts, usage: Usage
     ) -> Composed:
-        composed = self.fallback.compose(retrieval, history)
-        composed.note = nl.LLM_UNAVAILABLE
+        composed = self.unavailable(retrieval, history)
         composed.usage = usage
         if drafts.shown:  # replace the partial draft the reader has seen
             drafts.show(composed.text)
@@ -398,6 +563,49 @@ class LLMComposer:
         for n, rank in enumerate(parsed.cited, start=1):
             taken.append(claim_passage(retrieval, by_rank[rank], claims.get(n, ""), taken))
         return [passage_citation(n, p) for n, p in enumerate(taken, start=1)]
+
+
+def check_support(
+    scorer: SupportScorer, retrieval: Retrieval, parsed: ParsedAnswer
+) -> tuple[ParsedAnswer, list[SentenceSupport]]:
+    """Score each cited sentence against its fragments; drop the unsupported ones.
+
+    Returns the answer without them (markers renumbered, `cited` the fragments still
+    cited) and every cited sentence with its score. When no cited sentence is
+    supported, the answer comes back unchanged but with nothing cited: the caller
+    rejects it, so an answer never ends up empty."""
+    by_rank = {f.rank: f for f in retrieval.fragments}
+    sources: dict[int, SourceText] = {}
+
+    def source(rank: int) -> SourceText:
+        if rank not in sources:
+            fragment = by_rank[rank]
+            sources[rank] = scorer.source(f"{fragment.episode.title}\n{fragment.chunk.text}")
+        return sources[rank]
+
+    checked: list[tuple[Sentence, SentenceSupport]] = []
+    for sentence in sentences(parsed.text):
+        if not sentence.markers:
+            continue
+        ranks = [parsed.cited[n - 1] for n in sentence.markers]
+        score = scorer.score(sentence.text, [source(r) for r in ranks])
+        bare = " ".join(PLAIN_MARKER_RE.sub(" ", sentence.text).split())
+        bare = re.sub(r"\s+([.,;:!?])", r"\1", bare)
+        checked.append((sentence, SentenceSupport(bare, ranks, _round(score), is_supported(score))))
+    support = [s for _, s in checked]
+    if not any(s.supported for s in support):
+        return ParsedAnswer(parsed.text, parsed.found, [], parsed.dropped), support
+    text = parsed.text
+    for sentence, s in reversed(checked):
+        if not s.supported:
+            text = text[: sentence.start] + text[sentence.end :]
+    text, kept, _ = _renumber(text, len(parsed.cited), keep=True)
+    cited = [parsed.cited[n - 1] for n in kept]
+    return ParsedAnswer(_tidy(text), parsed.found, cited, parsed.dropped), support
+
+
+def _round(score: float | None) -> float | None:
+    return None if score is None else round(score, 3)
 
 
 def claims_by_marker(text: str) -> dict[int, str]:
@@ -446,16 +654,18 @@ class QuestionRewriter:
 
     def __init__(self, settings: Settings) -> None:
         secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        self.caller = ChatCaller(chat_model(settings, 0.0, REWRITE_MAX_TOKENS), secret)
+        self.caller = ChatCaller(chat_model(settings, 0.0, REWRITE_MAX_TOKENS), secret, settings)
 
-    def rewrite(self, question: str, history: Sequence) -> tuple[str | None, Usage]:
+    def rewrite(
+        self, question: str, history: Sequence, deadline: Deadline | None = None
+    ) -> tuple[str | None, Usage]:
         """The standalone question, or None when the model failed or gave nothing usable."""
         messages = [
             SystemMessage(prompts.REWRITE_PROMPT),
             HumanMessage(prompts.rewrite_user_message(question, history_pairs(history))),
         ]
         try:
-            raw, usage = self.caller.invoke(messages)
+            raw, usage = self.caller.invoke(messages, deadline)
         except LLMError as exc:
             log.warning("question rewrite failed, using the heuristic: %s", exc)
             return None, {}
@@ -484,17 +694,19 @@ class QueryPlanner:
 
     def __init__(self, settings: Settings) -> None:
         secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        self.caller = ChatCaller(chat_model(settings, 0.0, QUERIES_MAX_TOKENS), secret)
+        self.caller = ChatCaller(chat_model(settings, 0.0, QUERIES_MAX_TOKENS), secret, settings)
         self.count = settings.llm_search_queries
 
-    def plan(self, question: str, history: Sequence | None) -> tuple[list[str] | None, Usage]:
+    def plan(
+        self, question: str, history: Sequence | None, deadline: Deadline | None = None
+    ) -> tuple[list[str] | None, Usage]:
         """Up to `count` queries, the standalone question first; None when unusable."""
         messages = [
             SystemMessage(prompts.SEARCH_QUERIES_PROMPT.format(n=self.count)),
             HumanMessage(prompts.search_queries_user_message(question, history_pairs(history))),
         ]
         try:
-            raw, usage = self.caller.invoke(messages)
+            raw, usage = self.caller.invoke(messages, deadline)
         except LLMError as exc:
             log.warning("search query planning failed, searching the question: %s", exc)
             return None, {}

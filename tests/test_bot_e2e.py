@@ -354,12 +354,14 @@ def test_document_upload_with_hostile_names(
         ".verborgen.md": "verborgen.md",
         "Über: „AI”?.txt": "Uber_AI.txt",
     }
-    for sent_name, saved_name in cases.items():
-        update = tg.inject_document(sent_name, TRANSCRIPT.encode(), user_id=ADMIN)
+    for i, (sent_name, saved_name) in enumerate(cases.items()):
+        # One episode each: a second file of one episode is only saved once confirmed.
+        content = TRANSCRIPT.replace("ROBOTS00001", f"HOSTILE{i:04d}")
+        update = tg.inject_document(sent_name, content.encode(), user_id=ADMIN)
         reply = reply_to(tg, update)
         assert f"opgeslagen als {saved_name}" in reply.text
         assert "/reindex" in reply.text
-        assert (folder / saved_name).read_text(encoding="utf-8") == TRANSCRIPT
+        assert (folder / saved_name).read_text(encoding="utf-8") == content
     assert not (paths["base"] / "escape").exists()
     assert not any(p.name.startswith(".") for p in folder.iterdir())
 
@@ -368,7 +370,8 @@ def test_bad_upload_never_replaces_a_good_file(
     tg: TelegramEmulator, bot: BotProcess, paths: dict[str, Path]
 ) -> None:
     good = paths["transcripts"] / "goed.md"
-    reply_to(tg, tg.inject_document("goed.md", TRANSCRIPT.encode(), user_id=ADMIN))
+    content = TRANSCRIPT.replace("ROBOTS00001", "GOED0000001")
+    reply_to(tg, tg.inject_document("goed.md", content.encode(), user_id=ADMIN))
     before = good.read_bytes()
     for content, reason in [
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00binary", "binair bestand"),

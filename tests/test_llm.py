@@ -23,9 +23,11 @@ from pydantic import SecretStr
 
 from rag import messages_nl as nl
 from rag import prompts
-from rag.evaluation import load_items, run_eval
+from rag.evaluation import format_report, load_items, run_eval
 from rag.llm import draft_text, leaks_prompt, parse_answer, parse_queries
 from rag.service import AnswerService, Turn, standalone_query
+from rag.support import SUPPORTED
+from rag.text import clean_caption
 from rag.transcripts import quote_in_source, read_source_text
 
 KEY = "sk-test-5ecr3t-do-not-log"
@@ -131,14 +133,21 @@ def _with_question(retrieval, question: str):
 
 
 def test_invented_markers_are_removed_and_citations_renumbered(server, llm_service):
+    # Fragment 3 is about inequality in the US and Europe, fragment 1 about investing in
+    # companies such as Mistral (both sentences are supported by what they cite).
     server.script(
-        ["ASML levert chipmachines [3] en speelt een rol in China [99]. Dus ASML [1][3]."]
+        [
+            "De ongelijkheid is groter in de VS dan in Nederland [3] en daarover gaat de "
+            "discussie [99]. Het kapitaal moet naar bedrijven zoals Mistral [1][3]."
+        ]
     )
     answer = llm_service.ask(ASML)
     assert answer.mode == "llm" and answer.found and answer.note is None
     assert answer.text == (
-        "ASML levert chipmachines [1] en speelt een rol in China. Dus ASML [2][1]."
+        "De ongelijkheid is groter in de VS dan in Nederland [1] en daarover gaat de "
+        "discussie. Het kapitaal moet naar bedrijven zoals Mistral [2][1]."
     )
+    assert [s.supported for s in answer.support] == [True, True]
     assert answer.dropped_markers == 1
     assert [c.n for c in answer.citations] == [1, 2]
     cited = [answer.retrieved[2], answer.retrieved[0]]  # fragments 3 and 1, in citation order
@@ -154,6 +163,61 @@ def test_quote_is_the_window_that_supports_the_claim(server, llm_service, asml_r
     composed = llm_service.composer.compose(asml_retrieval)
     assert composed.text.endswith("[1].")
     assert "ASML" in composed.citations[0].quote and "China" in composed.citations[0].quote
+    check_quotes(composed.citations)
+
+
+def fragment_words(retrieval, rank: int, count: int = 15) -> str:
+    """The first words of a fragment as the model read them (a claim it supports)."""
+    words = clean_caption(retrieval.fragments[rank - 1].chunk.text).split()
+    return " ".join(words[:count])
+
+
+ASML_CLAIM = "Nederland heeft met ASML een wezenlijke pion in de geopolitieke discussie over "
+ASML_CLAIM += "of ASML aan China mag leveren"
+INVENTED = "ASML opent in 2026 een fabriek in Arizona met 4000 medewerkers"
+
+
+def test_an_unsupported_cited_claim_is_removed_and_supported_ones_kept(
+    server, llm_service, asml_retrieval
+):
+    asml = next(f.rank for f in asml_retrieval.fragments if "geopolitieke" in f.chunk.text)
+    other = next(f.rank for f in asml_retrieval.fragments if f.rank != asml)
+    third = next(f.rank for f in asml_retrieval.fragments if f.rank not in (asml, other))
+    server.script(
+        [
+            f"{ASML_CLAIM} [{asml}]. {INVENTED} [{other}]. Verder: "
+            f"{fragment_words(asml_retrieval, third)} [{third}]. Dat blijft gevoelig [{asml}]."
+        ]
+    )
+    deltas: list[str] = []
+    answer = llm_service.ask(ASML, on_delta=deltas.append)
+    assert answer.mode == "llm" and answer.found
+    # The invented sentence is gone; the reader is told one claim was left out.
+    assert answer.text == (
+        f"{ASML_CLAIM} [1]. Verder: {fragment_words(asml_retrieval, third)} [2]. "
+        "Dat blijft gevoelig [1]."
+    )
+    assert answer.note == nl.unsupported_removed(1) == nl.UNSUPPORTED_REMOVED_ONE
+    assert any("Arizona" in d for d in deltas) and deltas[-1] == answer.text  # draft replaced
+    # Only the fragments still cited get a citation, numbered as in the text.
+    assert len(answer.citations) == 2
+    assert "ASML" in answer.citations[0].quote
+    check_quotes(answer)
+    # Every checked sentence is reported, the removed one included.
+    support = answer.to_json()["support"]
+    assert [s["fragments"] for s in support] == [[asml], [other], [third], [asml]]
+    assert [s["supported"] for s in support] == [True, False, True, True]
+    assert support[0]["score"] >= SUPPORTED and support[2]["score"] >= SUPPORTED
+    assert support[1]["score"] < SUPPORTED and support[1]["sentence"] == f"{INVENTED}."
+    assert support[3]["score"] is None  # too short to judge
+
+
+def test_an_answer_with_no_supported_cited_claim_falls_back(server, llm_service, asml_retrieval):
+    server.script([f"{INVENTED} [1]. Het bedrijf verdubbelt daarmee zijn omzet in 2027 [2]."])
+    composed = llm_service.composer.compose(asml_retrieval)
+    assert composed.mode == "extractive" and composed.note == nl.LLM_UNAVAILABLE
+    assert composed.text.startswith(nl.EXTRACTIVE_FOUND_INTRO) and "Arizona" not in composed.text
+    assert [s.supported for s in composed.support] == [False, False]
     check_quotes(composed.citations)
 
 
@@ -476,6 +540,26 @@ def test_eval_reports_marker_validity_in_llm_mode(server, llm_service, sample_in
     assert overall.llm_share == 1.0
     assert overall.marker_validity == pytest.approx(4 / 6)  # 2 x ([1], [2] valid; [88] made up)
     assert overall.citation_validity == 1.0
+
+
+def test_eval_reports_the_support_of_cited_sentences(server, llm_service, sample_index):
+    items = [i for i in load_items(DEV_SET) if i.answerable][:2]
+
+    def reply(body) -> str:
+        text = body["messages"][-1]["content"]
+        first = re.search(r'<fragment nummer="1"[^>]*>\n(.*?)\n</fragment>', text, re.S)
+        supported = " ".join(first.group(1).split()[:15])
+        return f"{supported} [1]. {INVENTED} [1]."
+
+    server.set_responder(reply)
+    overall, _, results = run_eval(items, llm_service.ask, sample_index.transcripts_dir)
+    assert all(r.answer.mode == "llm" for r in results)
+    assert all(r.answer.note == nl.UNSUPPORTED_REMOVED_ONE for r in results)
+    assert overall.support_checked == 4  # two cited sentences an answer, one invented
+    assert overall.support_share == 0.5
+    assert 0.4 < overall.support_mean < 0.7
+    assert overall.marker_validity == 1.0  # what the reader sees cites the given fragment
+    assert "support: 4 cited LLM sentences, 0.500 supported" in format_report(overall, {}, "llm")
 
 
 def _cli(sample_index, env, *args):

