@@ -140,9 +140,10 @@ async def register_commands(application: Application, rt: Runtime) -> None:
 
 
 async def post_shutdown(application: Application) -> None:
-    """Close the state store; stop the LLM workers."""
+    """Close the state store; stop the LLM and answer workers."""
     rt: Runtime = application.bot_data[RUNTIME_KEY]
     rt.service.llm_executor.shutdown()
+    rt.service.answer_executor.shutdown(wait=False, cancel_futures=True)
     await asyncio.to_thread(rt.store.shutdown)
 
 

@@ -7,6 +7,7 @@ outside (wall time; peak RSS via a wrapper process's RUSAGE_CHILDREN).
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -46,10 +47,14 @@ def _questions() -> list[str]:
     return FALLBACK_QUESTIONS
 
 
-def run_measured(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one subprocess."""
+def run_measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one subprocess (`env`: added to the environment)."""
     out = subprocess.run(
-        [sys.executable, "-c", MEASURE_CHILD, *command], capture_output=True, text=True, check=True
+        [sys.executable, "-c", MEASURE_CHILD, *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
     ).stdout.split()
     if out[2] != "0":
         raise RuntimeError(f"benchmark command failed: {' '.join(command)}")
@@ -107,6 +112,10 @@ def bench_sample(settings: Settings, repeat: int, work: Path) -> dict[str, float
     cold = [run_measured(_cli(fresh, "ask", FALLBACK_QUESTIONS[0])) for _ in range(repeat)]
     results["cold_ask_s"] = sorted(c[0] for c in cold)[len(cold) // 2]
     results["cold_ask_rss_mb"] = max(c[1] for c in cold)
+    pooled = settings.model_copy(update={"index_dir": work / "sample-index-pooled"})
+    seconds, _ = run_measured(_cli(pooled, "index"), {"CHUNK_VECTORS": "pooled"})
+    results["pooled_index_seconds"] = seconds
+    results["pooled_index_words_per_s"] = words / seconds
     return results
 
 
@@ -328,6 +337,9 @@ def format_results(sample: dict, scale: dict | None, archive: dict | None = None
         f"{_ms(sample['repeated_ask_p50'])} |",
         f"| sample: cold `aireport ask` (existing index) | {sample['cold_ask_s']:.2f} s, "
         f"peak RSS {sample['cold_ask_rss_mb']:.0f} MB |",
+        f"| sample: index build with `CHUNK_VECTORS=pooled` | "
+        f"{sample['pooled_index_seconds']:.1f} s, "
+        f"{sample['pooled_index_words_per_s']:.0f} transcript words/s |",
     ]
     if scale:
         n, w = scale["episodes"], scale["words_per_episode"]

@@ -2,8 +2,9 @@
 
 An answer is a few steps (`AnswerService.answer_steps`): search queries from the LLM,
 retrieval, composing. `ask` runs them in the caller's thread (the CLI); `ask_async` (the
-bot) runs provider calls in the bounded `LLMExecutor` and the rest in the event loop's
-default executor, so retrieval, reindexing and uploads never wait behind a slow provider.
+bot) runs provider calls in the bounded `LLMExecutor` and the rest in `answer_executor`
+(one thread per core), so retrieval, reindexing and uploads never wait behind a slow
+provider.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -130,6 +132,11 @@ class AnswerService:
         self.rewriter = rewriter or build_rewriter(settings)
         self.planner = planner or build_planner(settings)
         self.llm_executor = LLMExecutor(settings.llm_workers)  # threads start when used
+        # Retrieval and extractive answers (CPU): as many threads as cores, first come
+        # first served. More threads only contend for the GIL and the embedder lock.
+        self.answer_executor = ThreadPoolExecutor(
+            settings.answer_workers, thread_name_prefix="answer"
+        )
         self._retriever: HybridRetriever | None = None
         self._lock = threading.Lock()
         self._usage_lock = threading.Lock()
@@ -278,7 +285,7 @@ class AnswerService:
         """`ask` for an event loop. Provider calls run in `llm_executor`; when all its
         workers are busy, or the answer's deadline passes, the step's fallback is used
         (the question itself is searched; the extractive answer with the note is sent).
-        Everything else runs in the loop's default executor. `on_delta` is called from a
+        Everything else runs in `answer_executor`. `on_delta` is called from a
         worker thread."""
         loop = asyncio.get_running_loop()
         deadline = self.deadline()
@@ -291,7 +298,7 @@ class AnswerService:
                 except StopIteration as done:
                     return done.value
                 if step.fallback is None:
-                    result = await loop.run_in_executor(None, step.run)
+                    result = await loop.run_in_executor(self.answer_executor, step.run)
                     continue
                 future = self.llm_executor.submit(step.run)
                 if future is None:
@@ -299,7 +306,7 @@ class AnswerService:
                         "all %d LLM workers are busy: answering without the LLM",
                         self.llm_executor.workers,
                     )
-                    result = await loop.run_in_executor(None, step.fallback)
+                    result = await loop.run_in_executor(self.answer_executor, step.fallback)
                     continue
                 try:
                     wait = deadline.remaining() + DEADLINE_GRACE_S
@@ -309,7 +316,7 @@ class AnswerService:
                     log.warning(
                         "LLM deadline of %g s passed: answering without the LLM", deadline.seconds
                     )
-                    result = await loop.run_in_executor(None, step.fallback)
+                    result = await loop.run_in_executor(self.answer_executor, step.fallback)
         finally:
             deadline.expire()  # done, or cancelled: a call still running stops soon
 

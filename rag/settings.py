@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     llm_max_retries: int = 2
     llm_deadline_s: PositiveFloat = 25.0  # all LLM work of one answer, retries included
     llm_workers: PositiveInt = 8  # concurrent provider calls; more answers go extractive
+    answer_workers: PositiveInt = 2  # threads for retrieval and extractive answers (bot)
     llm_temperature: float = 0.2
     llm_search_queries: int = 3
 
