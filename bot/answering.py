@@ -36,7 +36,7 @@ from telegram.ext import ContextTypes
 
 from bot import messages as msg
 from bot.examples import example_questions
-from bot.formatting import clean, escape, html_to_plain, render_answer, sources_keyboard
+from bot.formatting import answer_keyboard, clean, escape, html_to_plain, render_answer
 from bot.runtime import Runtime, runtime
 from rag.answer import Answer
 from rag.llm import leaks_prompt
@@ -245,7 +245,7 @@ class LiveAnswer:
         """Show the final answer: sources listed, a Bronnen button on the last part."""
         await self._stop_drafts()
         parts = render_answer(answer.text, answer.citations, answer.note)
-        markup = sources_keyboard(answer_id) if answer.citations else None
+        markup = answer_keyboard(answer_id, sources=bool(answer.citations), verdict=answer.verdict)
         if self.messages:
             await asyncio.sleep(max(0.0, self._next_edit_at - time.monotonic()))
         await self._sync(parts, markup)

@@ -24,7 +24,12 @@ from telegram.ext import (
 from bot import handlers, webinar
 from bot import messages as msg
 from bot.access import AccessPolicy
-from bot.formatting import EPISODES_PATTERN, SOURCES_PATTERN
+from bot.formatting import (
+    EPISODES_PATTERN,
+    FEEDBACK_PATTERN,
+    SOURCES_PATTERN,
+    WEBINAR_FILE_PATTERN,
+)
 from bot.limits import QuestionLimiter
 from bot.logs import RedactingFilter, bot_secrets, configure_logging, install_excepthooks
 from bot.reindex import build_missing_index
@@ -88,6 +93,7 @@ def add_handlers(application: Application) -> None:
         ("mijnvragen", webinar.my_questions_command),
         ("webinarinfo", webinar.webinar_info_command),
         ("webinarvragen", webinar.webinar_questions_command),
+        ("webinarafgerond", webinar.webinar_done_command),
     ]
     for name, callback in commands:
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
@@ -100,11 +106,15 @@ def add_handlers(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(handlers.sources_button, pattern=SOURCES_PATTERN))
     application.add_handler(CallbackQueryHandler(handlers.episodes_page, pattern=EPISODES_PATTERN))
     application.add_handler(
+        CallbackQueryHandler(handlers.feedback_button, pattern=FEEDBACK_PATTERN)
+    )
+    application.add_handler(
         CallbackQueryHandler(handlers.upload_choice, pattern=UPLOAD_CHOICE_PATTERN)
     )
     application.add_handler(
         CallbackQueryHandler(webinar.withdraw_button, pattern=webinar.WITHDRAW_PATTERN)
     )
+    application.add_handler(CallbackQueryHandler(webinar.file_button, pattern=WEBINAR_FILE_PATTERN))
     application.add_error_handler(handlers.error_handler)
 
 

@@ -28,6 +28,12 @@ EPISODES_PER_PAGE = 10
 SOURCES_CALLBACK = "src:"
 EPISODES_CALLBACK = "eps:"
 SOURCES_PATTERN = r"^src:\d{1,19}$"
+FEEDBACK_CALLBACK = "fb:"
+FEEDBACK_PATTERN = r"^fb:\d{1,19}:[ud]$"
+WEBINAR_FILE_CALLBACK = "wbq:"
+WEBINAR_FILE_PATTERN = r"^wbq:\d{1,19}$"
+# Answers whose question the hosts may take up: the archive had no sure answer.
+WEBINAR_BUTTON_VERDICTS = frozenset({"unsure", "not_found"})
 EPISODES_PATTERN = r"^eps:\d{1,6}$"
 
 # Coarsest boundary first: paragraphs, lines, words; a hard cut only as the last resort.
@@ -220,6 +226,25 @@ def sources_keyboard(answer_id: int) -> InlineKeyboardMarkup:
     )
 
 
+def answer_keyboard(answer_id: int, *, sources: bool, verdict: str | None) -> InlineKeyboardMarkup:
+    """The buttons under an answer: Bronnen when it cites, "Stel deze vraag in het webinar"
+    when the archive's verdict is unsure or not found, and 👍 / 👎 always."""
+    rows = []
+    if sources:
+        data = f"{SOURCES_CALLBACK}{answer_id}"
+        rows.append([InlineKeyboardButton(msg.SOURCES_BUTTON, callback_data=data)])
+    if verdict in WEBINAR_BUTTON_VERDICTS:
+        data = f"{WEBINAR_FILE_CALLBACK}{answer_id}"
+        rows.append([InlineKeyboardButton(msg.WEBINAR_FILE_BUTTON, callback_data=data)])
+    rows.append(
+        [
+            InlineKeyboardButton(msg.FEEDBACK_UP_BUTTON, callback_data=f"fb:{answer_id}:u"),
+            InlineKeyboardButton(msg.FEEDBACK_DOWN_BUTTON, callback_data=f"fb:{answer_id}:d"),
+        ]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
 def render_report(report: IndexReport) -> list[str]:
     """The admin's `/reindex` summary: counts, then the files per kind, skipped with reasons."""
     if not report.swapped:
@@ -288,8 +313,10 @@ def render_stats(
     chunks: int,
     usage: Mapping[str, int] | None = None,
     model: str | None = None,
+    feedback: tuple[tuple[int, int], tuple[int, int]] | None = None,
 ) -> str:
-    """The admin's `/stats`; with `usage` (LLM enabled) also token totals and fallbacks."""
+    """The admin's `/stats`; with `usage` (LLM enabled) also token totals and fallbacks;
+    with `feedback` ((👍, 👎) all time, then since the start) a Feedback line."""
     rate = (
         f"{snapshot.not_found / snapshot.questions:.0%}"
         if snapshot.questions
@@ -305,9 +332,25 @@ def render_stats(
         p50=format_ms(snapshot.p50_ms),
         p95=format_ms(snapshot.p95_ms),
     )
+    if feedback is not None:
+        (up, down), (up_start, down_start) = feedback
+        text += msg.STATS_FEEDBACK.format(
+            up=up,
+            down=down,
+            share=_share(up, down),
+            up_start=up_start,
+            down_start=down_start,
+            share_start=_share(up_start, down_start),
+        )
     if usage is not None:
         text += _render_llm_usage(usage, model)
     return text
+
+
+def _share(up: int, down: int) -> str:
+    if not up + down:
+        return msg.STATS_FEEDBACK_NONE
+    return msg.STATS_FEEDBACK_SHARE.format(percent=up / (up + down))
 
 
 def _render_llm_usage(usage: Mapping[str, int], model: str | None) -> str:

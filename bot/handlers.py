@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 import re
+import time
 from pathlib import Path
 
 from telegram import MessageEntity, Update
@@ -242,6 +243,29 @@ async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 @members_only
+async def feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """👍 / 👎 under an answer: one vote per user per answer; a second press changes it."""
+    rt = runtime(context)
+    query = update.callback_query
+    _, answer_id, direction = query.data.split(":")
+    stored = None
+    if query.message is not None:
+        stored = await rt.store.run(rt.store.get_answer, query.message.chat.id, int(answer_id))
+    if stored is None:
+        await query.answer(msg.FEEDBACK_GONE)
+        return
+    vote = 1 if direction == "u" else -1
+    previous = await rt.store.run(rt.store.vote, stored.id, query.from_user.id, vote)
+    log.info("user %s voted %+d on answer %s", query.from_user.id, vote, stored.id)
+    if previous is None:
+        await query.answer(msg.FEEDBACK_THANKS)
+    elif previous == vote:
+        await query.answer(msg.FEEDBACK_SAME)
+    else:
+        await query.answer(msg.FEEDBACK_CHANGED)
+
+
+@members_only
 async def reset_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Delete this chat's questions and answers."""
     rt = runtime(context)
@@ -283,12 +307,19 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     index = rt.service.index
     episodes, chunks = (len(index.episodes), len(index.chunks)) if index else (0, 0)
     llm = rt.settings.llm_enabled
+    snapshot = rt.stats.snapshot()
+    started = time.time() - snapshot.uptime_s
+    feedback = (
+        await rt.store.run(rt.store.feedback_counts),
+        await rt.store.run(rt.store.feedback_counts, started),
+    )
     text = render_stats(
-        rt.stats.snapshot(),
+        snapshot,
         episodes,
         chunks,
         usage=rt.service.usage_totals if llm else None,
         model=rt.settings.llm_model if llm else None,
+        feedback=feedback,
     )
     await reply_html(update.effective_message, text)
 

@@ -17,6 +17,7 @@ ADMIN_COMMANDS = {
     "stats": "Statistieken (beheer)",
     "webinarinfo": "Info over het volgende webinar (beheer)",
     "webinarvragen": "Ingestuurde webinarvragen (beheer)",
+    "webinarafgerond": "Webinarronde afsluiten en vragers bedanken (beheer)",
 }
 
 WELCOME = (
@@ -231,6 +232,12 @@ STATS = (
     "Niet gevonden: {not_found} ({not_found_rate})\n"
     "Antwoordtijd p50: {p50} · p95: {p95}"
 )
+STATS_FEEDBACK = (
+    "\nFeedback: 👍 {up} · 👎 {down} ({share}); "
+    "sinds de start 👍 {up_start} · 👎 {down_start} ({share_start})"
+)
+STATS_FEEDBACK_SHARE = "{percent:.0%} positief"
+STATS_FEEDBACK_NONE = "nog geen stemmen"
 # With an LLM configured, /stats adds one line per counter of the answer service.
 STATS_LLM_HEADING = "\n<b>AI-samenvattingen</b> ({name})"
 STATS_LLM_LINE = "{label}: {count}"
@@ -295,6 +302,39 @@ WEBINAR_EXPORT_SUMMARY = (
     "Alle groepen, formuleringen en wat het archief zegt staan in het document."
 )
 WEBINAR_EXPORT_TOP_LINE = "{n}. {question} ({askers} {people}; archief: {verdict})"
+FEEDBACK_UP_BUTTON = "👍"
+FEEDBACK_DOWN_BUTTON = "👎"
+FEEDBACK_THANKS = "Bedankt voor je feedback!"
+FEEDBACK_CHANGED = "Je stem is aangepast. Bedankt!"
+FEEDBACK_SAME = "Die stem had je al gegeven."
+FEEDBACK_GONE = "Dit antwoord heb ik niet meer; je stem is niet bewaard."
+WEBINAR_FILE_BUTTON = "Stel deze vraag in het webinar"
+WEBINAR_FILE_FILED = "Je vraag staat op de lijst voor het volgende webinar."
+WEBINAR_FILE_DUPLICATE = "Deze vraag staat al op je lijst voor het webinar."
+WEBINAR_FILE_GONE = "Dit antwoord heb ik niet meer. Stuur je vraag met /webinar en dan je vraag."
+WEBINAR_FILED_BY_BUTTON = (
+    "{name} zette deze vraag op de lijst voor het volgende webinar: <i>{question}</i>"
+)
+WEBINAR_DONE_USAGE = (
+    "Zet achter /webinarafgerond eventueel de link naar de opname (beginnend met https://), "
+    "of niets als er geen opname is."
+)
+WEBINAR_DONE_EMPTY = "Er staan geen open webinarvragen; er is niets af te ronden."
+WEBINAR_DONE_CLOSED = (
+    "Ronde van {date} afgesloten: {questions} vragen van {askers} mensen gearchiveerd. "
+    "De info over het webinar is gewist; zet die voor het volgende met /webinarinfo. "
+    "Ik bedank nu iedereen die een vraag stelde."
+)
+WEBINAR_DONE_SUMMARY = (
+    "Klaar: {sent} bedankjes verstuurd, {skipped} overgeslagen (geblokkeerd, of nooit een "
+    "privégesprek met de bot begonnen)."
+)
+WEBINAR_DONE_THANKS = (
+    "<b>Bedankt voor je vraag voor het webinar!</b>\n"
+    "Het webinar is geweest en de makers hebben de ingestuurde vragen meegenomen. Je vragen "
+    "staan nu niet meer op je lijst; voor het volgende webinar stuur je nieuwe in met /webinar."
+)
+WEBINAR_DONE_RECORDING = "\n\nTerugkijken kan hier: {link}"
 WEBINAR_PERSON = "persoon"
 WEBINAR_PEOPLE = "personen"
 WEBINAR_VERDICTS = {

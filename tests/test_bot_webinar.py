@@ -58,6 +58,10 @@ STRANGER = 7310005
 GPT_NL_A = 7310006
 GPT_NL_B = 7310007
 HASTY = 7310008  # files faster than the question limit allows
+BUTTONER = 7310009  # files by the button under an answer
+PRESSER = 7310010  # presses the button under someone else's answer in the group
+BLOCKED = 7310011  # has an open question and blocked the bot before the round closes
+VOTER = 7310012  # votes 👍, then 👎 on one answer
 GROUP = -1007310000
 GROQ = "Wat zei Rick Lamers over Groq?"
 UNANSWERABLE = "Welk recept voor appeltaart gebruikt de moeder van de presentator?"
@@ -65,7 +69,9 @@ PARAPHRASE_A = "Komt er een Nederlands taalmodel zoals GPT-NL?"
 PARAPHRASE_B = "Hoe staat het met GPT-NL, het Nederlandse taalmodel?"
 INFO = "Donderdag 12 juni om 20:00 uur, de link volgt in de nieuwsbrief."
 OWNER_QUESTIONS = ["Wat vinden jullie van robots in de zorg?", "Hoe werkt quantisatie?"]
-USERS = [ADMIN, ASKER, FULL, OWNER, STRANGER, GPT_NL_A, GPT_NL_B, HASTY]
+RECORDING = "https://www.youtube.com/watch?v=webinar1&t=5"
+USERS = [ADMIN, ASKER, FULL, OWNER, STRANGER, GPT_NL_A, GPT_NL_B, HASTY, BUTTONER, PRESSER]
+USERS += [BLOCKED]
 
 
 @dataclass
@@ -98,6 +104,7 @@ def bot(tg: TelegramEmulator, sample_index: Settings, tmp_path_factory) -> Itera
         store.add_webinar_question(OWNER, OWNER, question)
     store.add_webinar_question(GPT_NL_A, GPT_NL_A, PARAPHRASE_A)
     store.add_webinar_question(GPT_NL_B, GROUP, PARAPHRASE_B)
+    store.add_webinar_question(BLOCKED, BLOCKED, "Wat kost het trainen van een taalmodel?")
     store.close()
     env = bot_env(
         clean_environ(),
@@ -111,14 +118,17 @@ def bot(tg: TelegramEmulator, sample_index: Settings, tmp_path_factory) -> Itera
     running = Bot(env, base, state, start_bot(env, tg, base / "bot.log"))
     yield running
     assert running.process.stop() == 0, running.process.output()[-3000:]
-    tg.assert_no_rejections()
+    blocked = [c for c in tg.rejections() if str(c.params.get("chat_id")) == str(BLOCKED)]
+    assert all(c.error_code == 403 for c in blocked)
+    assert len(tg.rejections()) == len(blocked), tg.rejections()
 
 
 def open_questions(db: Path, user_id: int | None = None) -> list[tuple[int, int, str, str | None]]:
     """(user_id, chat_id, question, verdict) of the open questions on disk."""
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT user_id, chat_id, question, verdict FROM webinar_questions ORDER BY id"
+            "SELECT user_id, chat_id, question, verdict FROM webinar_questions "
+            "WHERE round IS NULL ORDER BY id"
         ).fetchall()
     return [r for r in rows if user_id is None or r[0] == user_id]
 
@@ -182,6 +192,62 @@ def test_filing_by_command_confirms_and_shows_the_archives_answer(
     rows = open_questions(bot.db, ASKER)
     assert [(r[1], r[2]) for r in rows] == [(ASKER, GROQ), (ASKER, UNANSWERABLE)]
     assert rows[0][3] == "found" and rows[1][3] != "found"
+
+
+def press(tg: TelegramEmulator, chat_id: int, message_id: int, data: str, user_id: int) -> str:
+    """Press a button; the text of the bot's answer to the callback query."""
+    update = tg.inject_callback_query(chat_id, message_id, data, user_id=user_id)
+    query = update["callback_query"]["id"]
+    return tg.wait_for(lambda: tg.callback_answers(query), timeout=10)[0].text
+
+
+def webinar_buttons(message) -> list[str]:
+    return [d for d in message.callback_data if d.startswith("wbq:")]
+
+
+def test_webinar_button_under_unsure_answers_files_once_per_person(
+    tg: TelegramEmulator, bot: Bot, service: AnswerService
+) -> None:
+    assert service.ask(UNANSWERABLE).verdict in ("unsure", "not_found")
+    assert webinar_buttons(ask(tg, GROQ, user_id=BUTTONER)) == []  # found: no button
+    answer = ask(tg, UNANSWERABLE, user_id=BUTTONER)
+    [data] = webinar_buttons(answer)
+    assert msg.WEBINAR_FILE_BUTTON in [b.get("text") for b in answer.buttons]
+    assert press(tg, BUTTONER, answer.message_id, data, BUTTONER) == msg.WEBINAR_FILE_FILED
+    assert press(tg, BUTTONER, answer.message_id, data, BUTTONER) == msg.WEBINAR_FILE_DUPLICATE
+    [(user_id, chat_id, question, verdict)] = open_questions(bot.db, BUTTONER)
+    assert (user_id, chat_id, question) == (BUTTONER, BUTTONER, UNANSWERABLE)
+    assert verdict in ("unsure", "not_found")  # the answer's verdict goes with it
+    said = tg.wait_for_message(
+        BUTTONER, predicate=lambda m: m.reply_to_message_id == answer.message_id
+    )
+    assert said.text.startswith("Je vraag staat op de lijst") and UNANSWERABLE in said.text
+
+    # In a group, whoever presses files the question under their own name, once each.
+    asked = command(tg, f"/vraag@{tg.bot_username} {UNANSWERABLE}", BUTTONER, chat_id=GROUP)
+    in_group = reply_to(tg, asked)
+    [data] = webinar_buttons(in_group)
+    assert press(tg, GROUP, in_group.message_id, data, PRESSER) == msg.WEBINAR_FILE_FILED
+    assert press(tg, GROUP, in_group.message_id, data, PRESSER) == msg.WEBINAR_FILE_DUPLICATE
+    assert press(tg, GROUP, in_group.message_id, data, BUTTONER) == msg.WEBINAR_FILE_DUPLICATE
+    assert [r[:3] for r in open_questions(bot.db, PRESSER)] == [(PRESSER, GROUP, UNANSWERABLE)]
+    assert len(open_questions(bot.db, BUTTONER)) == 1
+
+
+def test_feedback_one_vote_per_user_per_answer_and_stats(tg: TelegramEmulator, bot: Bot) -> None:
+    answer = ask(tg, GROQ, user_id=VOTER)
+    votes = [d for d in answer.callback_data if d.startswith("fb:")]
+    assert votes == [f"fb:{votes[0].split(':')[1]}:u", f"fb:{votes[0].split(':')[1]}:d"]
+    up, down = votes
+    assert press(tg, VOTER, answer.message_id, up, VOTER) == msg.FEEDBACK_THANKS
+    assert press(tg, VOTER, answer.message_id, up, VOTER) == msg.FEEDBACK_SAME
+    assert press(tg, VOTER, answer.message_id, down, VOTER) == msg.FEEDBACK_CHANGED
+    assert press(tg, VOTER, answer.message_id, up, STRANGER) == msg.FEEDBACK_THANKS
+    with sqlite3.connect(bot.db) as conn:
+        rows = conn.execute("SELECT user_id, vote FROM answer_feedback ORDER BY user_id")
+        assert rows.fetchall() == [(STRANGER, 1), (VOTER, -1)]  # a second press changed it
+    stats = ask(tg, "/stats", user_id=ADMIN).text
+    assert "Feedback: 👍 1 · 👎 1 (50% positief); sinds de start 👍 1 · 👎 1" in stats
 
 
 def test_too_many_open_questions_and_too_long_ones_are_refused(
@@ -311,3 +377,44 @@ def test_restart_keeps_questions_and_info(tg: TelegramEmulator, bot: Bot) -> Non
     assert INFO in ask(tg, "/webinar", user_id=STRANGER).text
     reply = ask(tg, "/webinar Nog een vraag over AI?", user_id=FULL)
     assert reply.text == msg.WEBINAR_FULL.format(limit=MAX_OPEN_WEBINAR_QUESTIONS)
+
+
+def test_closing_the_round_thanks_each_asker_once_and_archives(
+    tg: TelegramEmulator, bot: Bot
+) -> None:
+    assert ask(tg, "/webinarafgerond", user_id=STRANGER).text == msg.ADMIN_ONLY
+    in_group = reply_to(tg, command(tg, "/webinarafgerond", ADMIN, chat_id=GROUP))
+    assert in_group.text == msg.ADMIN_PRIVATE_ONLY
+    assert ask(tg, "/webinarafgerond geen-link", user_id=ADMIN).text == msg.WEBINAR_DONE_USAGE
+    before = open_questions(bot.db)
+    askers = sorted({r[0] for r in before})
+    assert BLOCKED in askers and PRESSER in askers and len(askers) >= 8
+    for user_id in askers:  # some filed only in the group or before the start
+        tg.add_chat(user_id, "private")
+    tg.block_chat(BLOCKED)
+
+    def thanks(user_id: int) -> list:
+        return [m for m in tg.messages_in(user_id) if "Bedankt voor je vraag" in (m.text or "")]
+
+    assert all(thanks(u) == [] for u in askers)
+    update = command(tg, f"/webinarafgerond {RECORDING}", ADMIN)
+    closed = reply_to(tg, update, text_contains="afgesloten")
+    assert f"{len(before)} vragen van {len(askers)} mensen" in closed.text
+    summary = tg.wait_for_message(ADMIN, text_contains="bedankjes verstuurd", timeout=60)
+    assert f"{len(askers) - 1} bedankjes verstuurd, 1 overgeslagen" in summary.text
+    for user_id in askers:  # one message per person, not per question
+        got = thanks(user_id)
+        assert len(got) == (0 if user_id == BLOCKED else 1), user_id
+        assert all(RECORDING in m.text for m in got)
+    assert open_questions(bot.db) == []
+    with sqlite3.connect(bot.db) as conn:
+        rounds = conn.execute("SELECT round, COUNT(*) FROM webinar_questions GROUP BY round")
+        [(round_name, archived)] = rounds.fetchall()
+    assert archived == len(before) and len(round_name) == len("2026-06-12")
+    assert "geen vragen klaarstaan" in ask(tg, "/mijnvragen", user_id=OWNER).text
+    assert ask(tg, "/webinarvragen", user_id=ADMIN).text == msg.WEBINAR_EXPORT_EMPTY
+    assert ask(tg, "/webinarafgerond", user_id=ADMIN).text == msg.WEBINAR_DONE_EMPTY
+    listing = run_cli(bot, "list")
+    assert listing.returncode == 0 and "No open webinar questions" in listing.stderr
+    # Archived questions no longer count against the limit of open ones.
+    assert "op de lijst" in ask(tg, "/webinar Nog een vraag over AI?", user_id=FULL).text

@@ -114,6 +114,34 @@ def test_a_state_file_from_before_the_inbox_upgrades(tmp_path: Path) -> None:
     assert [q.question for q in read_webinar_questions(path)] == ["Wat is RAG?"]
 
 
+def test_a_state_file_from_the_first_inbox_gets_rounds_and_closing_archives(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / DB_NAME
+    with sqlite3.connect(path) as db:  # webinar_questions as first released: no round
+        db.executescript(
+            "CREATE TABLE webinar_questions (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " user_id INTEGER NOT NULL, chat_id INTEGER NOT NULL, question TEXT NOT NULL,"
+            " verdict TEXT, created_at REAL NOT NULL);"
+            "INSERT INTO webinar_questions VALUES (1, 5, 5, 'Wat is RAG?', NULL, 1.0);"
+        )
+    assert [q.question for q in read_webinar_questions(path)] == ["Wat is RAG?"]
+    s = StateStore(path).open()
+    s.add_webinar_question(6, 6, "Wat is een agent?")
+    s.add_webinar_question(5, 5, "Wat is een embedding?")
+    assert s.close_webinar_round("2026-06-12") == (3, [5, 6])  # each asker once
+    assert s.webinar_questions() == [] and s.close_webinar_round("2026-06-13") == (0, [])
+    assert not s.withdraw_webinar_question(1, 5)  # archived: no longer withdrawable
+    assert s.add_webinar_question(5, 5, "Wat is RAG?").status == "added"  # open again
+    answer_id = s.add_answer(5, Answer("q", "a", False, "extractive", [], [], {}, "unsure"))
+    assert s.get_answer(5, answer_id).verdict == "unsure"
+    s.close()
+    assert [q.id for q in read_webinar_questions(path)] == [4]
+    with sqlite3.connect(path) as db:
+        rounds = db.execute("SELECT round FROM webinar_questions ORDER BY id").fetchall()
+    assert rounds == [("2026-06-12",)] * 3 + [(None,)]
+
+
 # ------------------------------------------------------------------------------ grouping
 
 
