@@ -125,7 +125,7 @@ async def post_init(application: Application) -> None:
     rt.access.subscribers.update(await rt.store.run(rt.store.subscribers))
     if await asyncio.to_thread(rt.service.load):
         # Load the embedding model now, not on the first user's question.
-        await asyncio.to_thread(rt.service.retrieve, "AI Report")
+        await asyncio.to_thread(rt.service.search, "AI Report")
         index = rt.service.index
         log.info("ready: %d episodes, %d chunks", len(index.episodes), len(index.chunks))
     else:

@@ -199,7 +199,7 @@ def archive_view(service: AnswerService, question: str) -> ArchiveView:
     no LLM writes anything here, so the export costs no tokens per group)."""
     from rag.answer import passage_citation, pick_passages
 
-    retrieval = service.retrieve(question)
+    retrieval = service.search(question)
     if retrieval is None:
         return ArchiveView(None)
     verdict = retrieval.verdict.value

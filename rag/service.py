@@ -248,7 +248,12 @@ class AnswerService:
         return [query], usage
 
     def retrieve(self, question: str, history: list[Turn] | None = None) -> Retrieval | None:
+        """Retrieval as an answer does it: with the LLM's search queries when it plans them."""
         return self._retrieve(question, self.search_queries(question, history)[0])
+
+    def search(self, question: str) -> Retrieval | None:
+        """Retrieval of the question as written: no LLM call (warm-up, webinar export)."""
+        return self._retrieve(question, [question])
 
     def _retrieve(self, question: str, queries: list[str]) -> Retrieval | None:
         if self._retriever is None:

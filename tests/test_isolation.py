@@ -295,3 +295,45 @@ def test_edits_count_and_admins_are_limited_but_may_reindex(
 
 def test_the_key_is_never_logged(bot: BotProcess) -> None:
     assert KEY not in bot.output()
+
+
+def test_start_up_warms_retrieval_without_calling_the_llm(
+    tg: TelegramEmulator, sample_index: Settings, tmp_path: Path
+) -> None:
+    """The warm-up at start searches the index; it must not ask the provider for search
+    queries (outside the LLM executor, without a deadline, before anyone asked)."""
+    transcripts, index = copy_corpus(sample_index, tmp_path)
+    with OpenAIStubServer(api_key=KEY) as stub:
+        stub.set_responder(cited_reply)
+        env = bot_env(
+            clean_environ(),
+            tg,
+            transcripts=transcripts,
+            index=index,
+            state=tmp_path / "state",
+            openai_base_url=stub.base_url,
+            openai_api_key=KEY,
+            llm_search_queries=3,
+        )
+        process = start_bot(env, tg, tmp_path / "bot.log")
+        try:
+            process.wait_for_output("ready: 1 episodes", 0)
+            assert stub.requests == []
+        finally:
+            assert process.stop() == 0, process.output()[-3000:]
+
+
+def test_plain_search_makes_no_llm_request(sample_index: Settings) -> None:
+    with OpenAIStubServer(api_key=KEY) as stub:
+        settings = sample_index.model_copy(
+            update={
+                "openai_base_url": stub.base_url,
+                "openai_api_key": SecretStr(KEY),
+                "llm_search_queries": 3,
+            }
+        )
+        service = AnswerService(settings)
+        assert service.load()
+        retrieval = service.search("Wat is het verschil tussen Groq en Grok?")
+        assert retrieval is not None and retrieval.fragments
+        assert stub.requests == []
