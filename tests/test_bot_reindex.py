@@ -54,7 +54,7 @@ ANSWERED = {
 }
 
 
-def extra_transcript(sample: Path, words: int = 1500) -> str:
+def extra_transcript(sample: Path, words: int = 3000) -> str:
     """A new episode built from the sample's words: small, so embedding takes seconds."""
     episode = parse_file(sample)
     text = " ".join(episode.text[a:b] for a, b in episode.words[3000 : 3000 + words])
