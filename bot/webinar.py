@@ -63,6 +63,7 @@ from bot.formatting import (
     html_to_plain,
     shorten,
 )
+from bot.handlers import COMMAND_RE, without_mention
 from bot.runtime import runtime
 from bot.state import (
     DB_NAME,
@@ -92,7 +93,6 @@ SUMMARY_QUESTION_CHARS = 200
 QUOTE_WORDS = 60
 WITHDRAW_CALLBACK = "wbx:"
 WITHDRAW_PATTERN = r"^wbx:\d{1,19}$"
-COMMAND_RE = re.compile(r"^/\S+\s*")
 LINK_RE = re.compile(r"^https?://\S+$")
 PAIRS_FILE = Path(__file__).resolve().parent.parent / "eval" / "webinar_pairs.jsonl"
 
@@ -440,8 +440,8 @@ def info_text(info: str | None) -> str:
 def _command_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     message = update.effective_message
     text = COMMAND_RE.sub("", message.text or "", count=1)
-    if message.chat.type != ChatType.PRIVATE and context.bot.username:
-        text = re.sub(rf"@{re.escape(context.bot.username)}\b", " ", text, flags=re.IGNORECASE)
+    if message.chat.type != ChatType.PRIVATE:
+        text = without_mention(text, context.bot.username)
     return clean(text).strip()
 
 

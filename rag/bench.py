@@ -20,7 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from rag.evaluation import load_items, percentile
-from rag.index import current_build
+from rag.index import (
+    EpisodeInfo,
+    EpisodeParts,
+    SearchIndex,
+    all_vectors,
+    chunker_config,
+    current_build,
+    write_index,
+)
 from rag.service import AnswerService
 from rag.settings import Settings
 from rag.transcripts import list_transcript_files, parse_file
@@ -218,16 +226,15 @@ def replica_archive(sample: Settings, episodes: int, words: int, work: Path) -> 
     starting at a random place, with noise added and renormalised. The result has
     the size, the shape and the score distributions of a real archive of that size,
     which is what serving it costs; its answers mean nothing."""
-    from rag.chunking import ChunkerConfig, chunk_episode
-    from rag.index import EpisodeInfo, EpisodeParts, SearchIndex, write_index
+    from rag.chunking import chunk_episode
 
     source = SearchIndex.load(sample.index_dir)
     unit_matrix = source.unit_vector_matrix()
-    chunk_matrix = _all_rows(source.chunk_vectors)
+    chunk_matrix = all_vectors(source.chunk_vectors)
     transcripts = work / "archive-transcripts"
     transcripts.mkdir()
     write_synthetic(transcripts, list_transcript_files(sample.transcripts_dir)[0], episodes, words)
-    chunker = ChunkerConfig(sample.unit_words, sample.chunk_units, sample.chunk_overlap_units)
+    chunker = chunker_config(sample)
     rng = np.random.default_rng(7)
     parts = []
     for path in list_transcript_files(transcripts):
@@ -247,10 +254,6 @@ def replica_archive(sample: Settings, episodes: int, words: int, work: Path) -> 
     )
     write_index(archive.index_dir, parts, source.embedding_model, chunker)
     return archive
-
-
-def _all_rows(index) -> np.ndarray:
-    return index.reconstruct_n(0, index.ntotal)
 
 
 def _perturbed_run(matrix: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

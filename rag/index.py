@@ -359,6 +359,10 @@ def _compatible(
     )
 
 
+def chunker_config(settings: Settings) -> ChunkerConfig:
+    return ChunkerConfig(settings.unit_words, settings.chunk_units, settings.chunk_overlap_units)
+
+
 def build_index(
     settings: Settings,
     embedder: Embeddings,
@@ -382,7 +386,7 @@ def _load_previous(index_dir: Path) -> SearchIndex | None:
 def _build_locked(settings: Settings, embedder: Embeddings, progress: ProgressFn | None):
     started = time.perf_counter()
     report = IndexReport()
-    chunker = ChunkerConfig(settings.unit_words, settings.chunk_units, settings.chunk_overlap_units)
+    chunker = chunker_config(settings)
     model = embedder_name(embedder)
     previous = _load_previous(settings.index_dir)
     report.full_rebuild = not _compatible(previous, model, chunker, settings.chunk_vectors)
