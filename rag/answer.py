@@ -8,13 +8,12 @@ from typing import Protocol
 
 from rag import messages_nl as nl
 from rag.lexicon import Lexicon, load_lexicon
-from rag.passages import Passage
+from rag.passages import PASSAGE_TOLERANCE, Passage
 from rag.retrieval import Retrieval, Verdict
 from rag.text import readable
 
-# Further passages are shown only when they score nearly as well as the best one and
-# come from elsewhere (about 60 words of captions away at least).
-PASSAGE_TOLERANCE = 0.05
+# Further passages are shown only when they score nearly as well as the best one
+# (`PASSAGE_TOLERANCE`) and come from elsewhere (about 60 words of captions away at least).
 ELSEWHERE_CHARS = 400
 
 
@@ -85,6 +84,7 @@ class Answer:
     usage: dict[str, int] = field(default_factory=dict)  # prompt/completion/total tokens
     dropped_markers: int = 0
     verdict_score: float | None = None  # the score the verdict was read from
+    missing_quantity: bool = False  # verdict one step below the score (`rag.answer_type`)
     support: list[SentenceSupport] | None = None  # see `Composed.support`
 
     def to_json(self) -> dict:

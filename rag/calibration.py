@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.retrieval import Verdict, VerdictThresholds
+from rag.retrieval import Verdict, VerdictThresholds, step_down
 
 DOUBT_RATE = 0.10
 NOT_FOUND_RATE = 0.03
@@ -46,10 +46,14 @@ def fit_thresholds(
     )
 
 
-def verdict_of(score: float, t: VerdictThresholds) -> Verdict:
+def verdict_of(score: float, t: VerdictThresholds, missing_quantity: bool = False) -> Verdict:
+    """The verdict of a best-passage score; one step lower when the question asks for a
+    number the passage lacks (`rag.answer_type`), as the retriever does."""
     if score >= t.found_score:
-        return Verdict.FOUND
-    return Verdict.UNSURE if score >= t.unsure_score else Verdict.NOT_FOUND
+        verdict = Verdict.FOUND
+    else:
+        verdict = Verdict.UNSURE if score >= t.unsure_score else Verdict.NOT_FOUND
+    return step_down(verdict) if missing_quantity else verdict
 
 
 @dataclass
@@ -66,9 +70,9 @@ class Rates:
         )
 
 
-def rates(scored: Sequence[tuple[float, bool]], t: VerdictThresholds) -> Rates:
-    """Verdict rates of (score, answerable) pairs under cut-offs `t`."""
-    return verdict_rates([(a, verdict_of(s, t)) for s, a in scored])
+def rates(scored: Sequence[tuple[float, bool, bool]], t: VerdictThresholds) -> Rates:
+    """Verdict rates of (score, answerable, missing quantity) under cut-offs `t`."""
+    return verdict_rates([(a, verdict_of(s, t, m)) for s, a, m in scored])
 
 
 def verdict_rates(verdicts: Sequence[tuple[bool, Verdict]]) -> Rates:
@@ -95,19 +99,22 @@ def fold_of(item_id: str, folds: int) -> int:
 
 def cross_validate(results: Sequence, folds: int) -> str:
     """Fit on k-1 folds, judge the held-out fold; pooled held-out rates as a report."""
-    scored = [(r.item.id, r.answer.verdict_score or 0.0, r.item.answerable) for r in results]
+    scored = [
+        (r.item.id, r.answer.verdict_score or 0.0, r.item.answerable, r.answer.missing_quantity)
+        for r in results
+    ]
     held_out: list[tuple[bool, Verdict]] = []
     lines = []
     for k in range(folds):
-        train = [s for i, s, a in scored if fold_of(i, folds) != k and a]
-        test = [(s, a) for i, s, a in scored if fold_of(i, folds) == k]
+        train = [s for i, s, a, _ in scored if fold_of(i, folds) != k and a]
+        test = [(s, a, m) for i, s, a, m in scored if fold_of(i, folds) == k]
         if not train or not test:
             continue
         t = fit_thresholds(train)
-        held_out += [(a, verdict_of(s, t)) for s, a in test]
+        held_out += [(a, verdict_of(s, t, m)) for s, a, m in test]
         lines.append(f"  fold {k}: found_score={t.found_score} unsure_score={t.unsure_score}")
     pooled = verdict_rates(held_out)
-    everything = fit_thresholds([s for _, s, a in scored if a])
+    everything = fit_thresholds([s for _, s, a, _ in scored if a])
     columns = ("ans:doub", "ans:nf", "un:refu", "un:nf")
     head = f"{'cut-offs (verdict rates)':<34} " + " ".join(f"{c:>8}" for c in columns)
     return "\n".join(
@@ -115,7 +122,9 @@ def cross_validate(results: Sequence, folds: int) -> str:
             f"cross-validation of the verdict cut-offs ({folds} folds, {len(scored)} questions):",
             head,
             pooled.row("held-out folds, pooled"),
-            rates([(s, a) for _, s, a in scored], everything).row("fitted on all (in-sample)"),
+            rates([(s, a, m) for _, s, a, m in scored], everything).row(
+                "fitted on all (in-sample)"
+            ),
             f"fitted on all: FOUND_SCORE={everything.found_score} "
             f"UNSURE_SCORE={everything.unsure_score}",
             *lines,

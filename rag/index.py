@@ -164,6 +164,11 @@ class SearchIndex:
         base = self.unit_base[chunk.episode_id]
         return range(base + chunk.first_unit, base + chunk.last_unit)
 
+    @property
+    def has_chunk_vectors(self) -> bool:
+        """False when only units were embedded (`CHUNK_VECTORS=none`)."""
+        return self.chunk_vectors.ntotal > 0
+
     def unit_vector_matrix(self) -> np.ndarray:
         return all_vectors(self.unit_vectors)
 
@@ -343,7 +348,7 @@ def _previous_parts(previous: SearchIndex | None) -> dict[str, EpisodeParts]:
             [previous.units[i] for i in unit_rows],
             [previous.chunks[i] for i in chunk_rows],
             unit_matrix[unit_rows],
-            chunk_matrix[chunk_rows],
+            chunk_matrix[chunk_rows] if previous.has_chunk_vectors else chunk_matrix[:0],
         )
     return parts
 
@@ -412,7 +417,7 @@ def _build_locked(settings: Settings, embedder: Embeddings, progress: ProgressFn
         report.seconds = time.perf_counter() - started
         return report
 
-    _embed_new(parts, embedder, progress, report, pooled=settings.chunk_vectors == "pooled")
+    _embed_new(parts, embedder, progress, report, chunks=settings.chunk_vectors == "embedded")
     build = _write_build(settings.index_dir, parts, model, chunker, report, settings.chunk_vectors)
     _swap_in(settings.index_dir, build)
     report.swapped = True
@@ -429,12 +434,11 @@ def _build_locked(settings: Settings, embedder: Embeddings, progress: ProgressFn
     return report
 
 
-def _embed_new(parts, embedder, progress, report: IndexReport, pooled: bool = False) -> None:
-    """Vectors for the episodes that have none: units and chunks embedded, or (`pooled`)
-    units embedded and each chunk the normalised sum of its units' vectors."""
+def _embed_new(parts, embedder, progress, report: IndexReport, chunks: bool = False) -> None:
+    """Vectors for the episodes that have none: their units, and (`chunks`) their chunks."""
     todo = [p for p in parts if p.unit_vectors is None]
     texts = [u.text for p in todo for u in p.units]
-    if not pooled:
+    if chunks:
         texts += [c.text for p in todo for c in p.chunks]
     report.embedded_words = sum(len(t.split()) for t in texts)
     vectors = embed_passages(embedder, texts, progress=progress)
@@ -443,19 +447,9 @@ def _embed_new(parts, embedder, progress, report: IndexReport, pooled: bool = Fa
         p.unit_vectors = vectors[row : row + len(p.units)]
         row += len(p.units)
     for p in todo:
-        if pooled:
-            p.chunk_vectors = pooled_chunk_vectors(p.unit_vectors, p.chunks)
-        else:
-            p.chunk_vectors = vectors[row : row + len(p.chunks)]
-            row += len(p.chunks)
-
-
-def pooled_chunk_vectors(unit_vectors: np.ndarray, chunks: list[Chunk]) -> np.ndarray:
-    """Each chunk's units' vectors summed and normalised (rows: the episode's units)."""
-    if not chunks:
-        return np.zeros((0, unit_vectors.shape[1]), dtype=np.float32)
-    sums = np.vstack([unit_vectors[c.first_unit : c.last_unit].sum(axis=0) for c in chunks])
-    return (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+        size = len(p.chunks) if chunks else 0
+        p.chunk_vectors = vectors[row : row + size]
+        row += size
 
 
 def vector_index(vectors: list[np.ndarray], dim: int) -> faiss.Index:
@@ -481,7 +475,7 @@ def _write_build(
     model: str,
     chunker: ChunkerConfig,
     report,
-    chunk_vectors: str = "embedded",
+    chunk_vectors: str = "none",
 ) -> Path:
     builds = index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
@@ -535,10 +529,14 @@ def _write_build(
 
 
 def write_index(
-    index_dir: Path, parts: list[EpisodeParts], model: str, chunker: ChunkerConfig
+    index_dir: Path,
+    parts: list[EpisodeParts],
+    model: str,
+    chunker: ChunkerConfig,
+    chunk_vectors: str = "none",
 ) -> Path:
     """Write episodes whose vectors are already known as a new build and make it live."""
-    build = _write_build(index_dir, parts, model, chunker, IndexReport())
+    build = _write_build(index_dir, parts, model, chunker, IndexReport(), chunk_vectors)
     _swap_in(index_dir, build)
     return build
 

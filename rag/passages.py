@@ -28,6 +28,10 @@ WINDOW_STEP = 5
 # (names, numbers) break near-ties without overruling the meaning.
 LEXICAL_WEIGHT = 0.05
 FORWARD_SHIFT = 20
+# Passages within this much of the best score count as nearly as good: further ones
+# are shown only then (`rag.answer.pick_passages`), and one holding the number a
+# question asks for may lead (`rag.answer_type`).
+PASSAGE_TOLERANCE = 0.05
 
 
 @dataclass

@@ -407,6 +407,7 @@ class AnswerService:
             usage=usage,
             dropped_markers=composed.dropped_markers,
             verdict_score=retrieval.best_score,
+            missing_quantity=retrieval.missing_quantity,
             support=composed.support,
         )
 

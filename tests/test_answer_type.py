@@ -1,0 +1,105 @@
+"""Questions that ask for a number or a moment need a passage that holds one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from conftest import make_settings
+
+from rag.answer_type import asks_quantity, has_quantity, lead_with_quantity
+from rag.retrieval import Verdict
+from rag.service import AnswerService
+
+FILLER = (
+    "we hebben het vandaag over allerlei dingen die met kunstmatige intelligentie te maken "
+    "hebben en over hoe je daar als luisteraar zelf mee aan de slag kunt gaan "
+)
+WITHOUT_PRICE = (
+    "de nieuwsbrief heeft een betaald abonnement en dat abonnement is echt de moeite waard "
+    "want je krijgt elke week de beste links en een webinar met de makers erbij "
+)
+WITH_PRICE = (
+    "de nieuwsbrief heeft een betaald abonnement en dat abonnement kost negen euro per "
+    "maand en daarvoor krijg je elke week de beste links en een webinar met de makers "
+)
+PRICE_QUESTION = "Wat kost een betaald abonnement op de nieuwsbrief?"
+TOPIC_QUESTION = "Wat krijg je bij een betaald abonnement op de nieuwsbrief?"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Hoeveel parameters heeft Grok 3?", True),
+        ("Wat kost een Claude Pro-abonnement per maand?", True),
+        ("Wanneer komt GPT-5 uit?", True),
+        ("In welk jaar is Rick afgestudeerd?", True),
+        ("Welk percentage van de banen verdwijnt?", True),
+        ("Hoe lang zat de wetenschap vast?", True),
+        ("Hoe werkt quantisatie?", False),
+        ("Welke modellen draait Groq?", False),
+        ("Moet ik betalen voor Deep Research?", False),
+    ],
+)
+def test_questions_that_ask_for_a_number_or_a_moment(question, expected):
+    assert asks_quantity(question) is expected
+
+
+def test_numbers_in_digits_and_words_count_but_not_the_ones_the_question_names():
+    assert has_quantity("dat kost negen euro")
+    assert has_quantity("het waren er vijfentwintig of drieëntwintig")
+    assert has_quantity("tienduizenden gpu's")
+    assert has_quantity("dat was in maart")
+    assert has_quantity("ongeveer 14 biljoen tokens")
+    assert not has_quantity("een model met een groot geheugen")  # "een" is the article
+    assert not has_quantity("de tweede keer")  # an ordinal is not an amount
+    assert not has_quantity("grok 3 is een goed model", "Hoeveel parameters heeft grok 3?")
+    assert has_quantity("grok 3 heeft 300 miljard parameters", "Hoeveel parameters heeft grok 3?")
+
+
+def _episode(folder, name: str, body: str) -> None:
+    (folder / name).write_text(f"# {name}\n\n{FILLER * 6}{body}{FILLER * 6}", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory, service):
+    """Two one-episode archives: the subscription without and with its price. The
+    cut-offs are 0 so every question is found by score: only the type check decides."""
+    built = {}
+    for name, body in (("without", WITHOUT_PRICE), ("with", WITH_PRICE)):
+        base = tmp_path_factory.mktemp(name)
+        (base / "t").mkdir()
+        _episode(base / "t", "nieuwsbrief.txt", body)
+        settings = make_settings(base / "t", base / "i", found_score=0.0, unsure_score=0.0)
+        svc = AnswerService(settings, embedder=service.embedder)
+        assert svc.reindex().episodes == 1
+        built[name] = svc
+    return built
+
+
+def test_a_price_question_without_a_price_in_the_passage_is_not_found(archives):
+    retrieval = archives["without"].retrieve(PRICE_QUESTION)
+    assert retrieval.best_score > 0  # found by score alone
+    assert retrieval.verdict is Verdict.UNSURE
+    answer = archives["without"].ask(PRICE_QUESTION)
+    assert answer.verdict == "unsure"
+
+
+def test_the_same_question_is_found_when_the_passage_holds_the_price(archives):
+    retrieval = archives["with"].retrieve(PRICE_QUESTION)
+    assert retrieval.verdict is Verdict.FOUND
+    assert "negen euro" in retrieval.passages[0].quote
+    assert "negen euro" in archives["with"].ask(PRICE_QUESTION).text
+
+
+def test_questions_that_ask_no_number_are_not_checked(archives):
+    assert archives["without"].retrieve(TOPIC_QUESTION).verdict is Verdict.FOUND
+
+
+def test_a_passage_with_the_number_leads_only_when_it_scores_nearly_as_well(archives):
+    real = archives["with"].retrieve(PRICE_QUESTION).passages[0]
+    best = replace(real, quote="het abonnement is de moeite waard", score=0.90)
+    close = replace(real, quote="het kost negen euro", score=0.86)
+    far = replace(real, quote="het kost negen euro", score=0.84)
+    assert lead_with_quantity([best, close], PRICE_QUESTION) == [close, best]
+    assert lead_with_quantity([best, far], PRICE_QUESTION) == [best, far]
