@@ -167,9 +167,12 @@ class LiveAnswer:
     event loop. Used as `async with`: an exception deletes the draft the user has seen.
     """
 
-    def __init__(self, question: Message, interval: float = EDIT_INTERVAL_S) -> None:
+    def __init__(
+        self, question: Message, interval: float = EDIT_INTERVAL_S, header: str | None = None
+    ) -> None:
         self.question = question
         self.interval = interval
+        self.header = header  # HTML shown above drafts and the answer (a voice transcript)
         self.messages: list[Message] = []
         self.first_sent_at: float | None = None  # monotonic time of the first message
         self._shown: list[tuple[str, InlineKeyboardMarkup | None]] = []
@@ -227,7 +230,7 @@ class LiveAnswer:
             draft, self._draft = self._draft, None
             self._editing = self._drafted = True
             try:
-                await self._sync(render_answer(draft, []))
+                await self._sync(render_answer(draft, [], header=self.header))
             finally:
                 self._editing = False
 
@@ -244,7 +247,7 @@ class LiveAnswer:
     async def finish(self, answer: Answer, answer_id: int) -> list[Message]:
         """Show the final answer: sources listed, a Bronnen button on the last part."""
         await self._stop_drafts()
-        parts = render_answer(answer.text, answer.citations, answer.note)
+        parts = render_answer(answer.text, answer.citations, answer.note, self.header)
         markup = answer_keyboard(answer_id, sources=bool(answer.citations), verdict=answer.verdict)
         if self.messages:
             await asyncio.sleep(max(0.0, self._next_edit_at - time.monotonic()))
@@ -324,12 +327,20 @@ async def within_limit(rt: Runtime, message: Message) -> bool:
 
 
 async def answer_question(
-    context: ContextTypes.DEFAULT_TYPE, message: Message, question: str
+    context: ContextTypes.DEFAULT_TYPE,
+    message: Message,
+    question: str,
+    *,
+    header: str | None = None,
+    admitted: bool = False,
 ) -> None:
-    """Answer `question` asked in `message`'s chat, with the chat's memory and sources."""
+    """Answer `question` asked in `message`'s chat, with the chat's memory and sources.
+
+    `header` (HTML) opens the answer; `admitted`: the question was already counted against
+    the user's limit (a voice note is counted before it is transcribed)."""
     rt = runtime(context)
     started = time.monotonic()
-    if not await within_limit(rt, message):
+    if not admitted and not await within_limit(rt, message):
         return
     question = clean(question).strip()
     refusal = precheck(rt, question)
@@ -337,7 +348,7 @@ async def answer_question(
         await reply_html(message, refusal)
         return
     chat_id = message.chat_id
-    async with rt.chat_locks.hold(chat_id), LiveAnswer(message) as live:
+    async with rt.chat_locks.hold(chat_id), LiveAnswer(message, header=header) as live:
         # Only an LLM streams; the extractive answer is sent whole, as soon as it is ready.
         on_delta = live.on_delta(asyncio.get_running_loop()) if rt.settings.llm_enabled else None
         async with typing(context.bot, chat_id, thread_of(message)):

@@ -21,7 +21,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, webinar
+from bot import feedback, handlers, voice, webinar
 from bot import messages as msg
 from bot.access import AccessPolicy
 from bot.formatting import (
@@ -94,13 +94,22 @@ def add_handlers(application: Application) -> None:
         ("webinarinfo", webinar.webinar_info_command),
         ("webinarvragen", webinar.webinar_questions_command),
         ("webinarafgerond", webinar.webinar_done_command),
+        ("opmerkingen", feedback.comments_command),
     ]
+    # Group -1 sees messages first: a command ends a user's 👎 comment request (and runs),
+    # and the next text of a user who was asked is the comment, not a question.
+    application.add_handler(
+        MessageHandler(filters.COMMAND & NEW_MESSAGES, feedback.lapse_on_command), group=-1
+    )
+    comment = filters.TEXT & NEW_MESSAGES & (filters.ChatType.PRIVATE | handlers.ADDRESSED_TO_BOT)
+    application.add_handler(MessageHandler(comment, feedback.capture_comment), group=-1)
     for name, callback in commands:
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
     # An edited "/vraag" is answered again, like an edited question.
     application.add_handler(CommandHandler("vraag", handlers.ask_command))
     application.add_handler(MessageHandler(handlers.QUESTION, handlers.question))
     application.add_handler(MessageHandler(handlers.DOCUMENT, handlers.document_upload))
+    application.add_handler(MessageHandler(voice.VOICE_INPUT, voice.voice_question))
     application.add_handler(MessageHandler(handlers.OTHER_INPUT, handlers.other_input))
     application.add_handler(MessageHandler(handlers.UNKNOWN_COMMAND, handlers.unknown_command))
     application.add_handler(CallbackQueryHandler(handlers.sources_button, pattern=SOURCES_PATTERN))
@@ -115,6 +124,9 @@ def add_handlers(application: Application) -> None:
         CallbackQueryHandler(webinar.withdraw_button, pattern=webinar.WITHDRAW_PATTERN)
     )
     application.add_handler(CallbackQueryHandler(webinar.file_button, pattern=WEBINAR_FILE_PATTERN))
+    application.add_handler(
+        CallbackQueryHandler(feedback.skip_button, pattern=feedback.SKIP_PATTERN)
+    )
     application.add_error_handler(handlers.error_handler)
 
 
@@ -212,7 +224,8 @@ def main() -> None:
     """Load the settings, build the bot and run it until interrupted."""
     settings = load_settings()
     redactor = configure_logging(
-        settings.log_level, bot_secrets(bot_token(settings), settings.openai_api_key)
+        settings.log_level,
+        bot_secrets(bot_token(settings), settings.openai_api_key, settings.stt_api_key),
     )
     install_excepthooks(redactor)  # the default hook would print tokens in tracebacks
     application = build_application(settings, AnswerService(settings))

@@ -158,9 +158,16 @@ def source_lines(citations: Sequence[SourceLike]) -> list[str]:
     ]
 
 
-def render_answer(text: str, citations: Sequence[SourceLike], note: str | None = None) -> list[str]:
-    """The answer with its `[n]` markers, an optional note, then the compact source list."""
-    blocks = split_text(text)
+def render_answer(
+    text: str,
+    citations: Sequence[SourceLike],
+    note: str | None = None,
+    header: str | None = None,
+) -> list[str]:
+    """The answer with its `[n]` markers, an optional note, then the compact source list;
+    `header` (ready HTML, well under the limit) goes first, e.g. what a voice note asked."""
+    blocks = [header] if header else []
+    blocks += split_text(text)
     if note:
         blocks += [f"<i>{piece}</i>" for piece in split_text(note, MAX_MESSAGE - 7)]
     if citations:
@@ -314,9 +321,11 @@ def render_stats(
     usage: Mapping[str, int] | None = None,
     model: str | None = None,
     feedback: tuple[tuple[int, int], tuple[int, int]] | None = None,
+    voice: bool = False,
 ) -> str:
     """The admin's `/stats`; with `usage` (LLM enabled) also token totals and fallbacks;
-    with `feedback` ((👍, 👎) all time, then since the start) a Feedback line."""
+    with `feedback` ((👍, 👎) all time, then since the start) a Feedback line; with `voice`
+    (speech to text configured) or any voice note since the start a Spraakvragen line."""
     rate = (
         f"{snapshot.not_found / snapshot.questions:.0%}"
         if snapshot.questions
@@ -341,6 +350,14 @@ def render_stats(
             up_start=up_start,
             down_start=down_start,
             share_start=_share(up_start, down_start),
+        )
+    voice_notes = snapshot.voice_questions + snapshot.voice_failures + snapshot.voice_refused
+    if voice or voice_notes:
+        text += msg.STATS_VOICE.format(
+            questions=snapshot.voice_questions,
+            failures=snapshot.voice_failures,
+            refused=snapshot.voice_refused,
+            seconds=format_count(snapshot.voice_seconds),
         )
     if usage is not None:
         text += _render_llm_usage(usage, model)

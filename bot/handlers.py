@@ -19,6 +19,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes, filters
 
+from bot import feedback
 from bot import messages as msg
 from bot.access import admins_only, members_only
 from bot.answering import NO_PREVIEW, answer_question, reply_html, send_parts, thread_of
@@ -263,6 +264,8 @@ async def feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await query.answer(msg.FEEDBACK_SAME)
     else:
         await query.answer(msg.FEEDBACK_CHANGED)
+    # A new 👎 asks what was wrong (optional); a 👍 ends such a request.
+    await feedback.after_vote(context, query.message, stored, query.from_user.id, vote, previous)
 
 
 @members_only
@@ -302,14 +305,15 @@ async def reindex_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 @admins_only
 async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Show episodes, chunks, questions, not-found rate, answer times and LLM tokens."""
+    """Show episodes, chunks, questions, not-found rate, answer times, LLM tokens, votes,
+    the number of 👎 comments and the most asked questions the archive could not answer."""
     rt = runtime(context)
     index = rt.service.index
     episodes, chunks = (len(index.episodes), len(index.chunks)) if index else (0, 0)
     llm = rt.settings.llm_enabled
     snapshot = rt.stats.snapshot()
     started = time.time() - snapshot.uptime_s
-    feedback = (
+    votes = (
         await rt.store.run(rt.store.feedback_counts),
         await rt.store.run(rt.store.feedback_counts, started),
     )
@@ -319,8 +323,10 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         chunks,
         usage=rt.service.usage_totals if llm else None,
         model=rt.settings.llm_model if llm else None,
-        feedback=feedback,
+        feedback=votes,
+        voice=rt.settings.stt_enabled,
     )
+    text += await feedback.stats_insights(rt)  # 👎 comments and content gaps
     await reply_html(update.effective_message, text)
 
 

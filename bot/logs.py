@@ -58,10 +58,10 @@ def token_secrets(token: str) -> list[str]:
     return [token, token.partition(":")[2]]
 
 
-def bot_secrets(token: str, openai_api_key: SecretStr | None) -> list[str]:
-    """Everything to scrub: the bot token, its secret half and the OpenAI key."""
-    key = openai_api_key.get_secret_value() if openai_api_key else ""
-    return token_secrets(token) + ([key] if len(key) >= MIN_KEY_CHARS else [])
+def bot_secrets(token: str, *api_keys: SecretStr | None) -> list[str]:
+    """Everything to scrub: the bot token, its secret half and the API keys (LLM, STT)."""
+    keys = [k.get_secret_value() for k in api_keys if k is not None]
+    return token_secrets(token) + [k for k in keys if len(k) >= MIN_KEY_CHARS]
 
 
 def configure_logging(level: str, secrets: Iterable[str]) -> RedactingFilter:

@@ -18,6 +18,7 @@ ADMIN_COMMANDS = {
     "webinarinfo": "Info over het volgende webinar (beheer)",
     "webinarvragen": "Ingestuurde webinarvragen (beheer)",
     "webinarafgerond": "Webinarronde afsluiten en vragers bedanken (beheer)",
+    "opmerkingen": "Laatste opmerkingen bij 👎 (beheer)",
 }
 
 WELCOME = (
@@ -62,6 +63,7 @@ HELP_ADMIN = (
     "/stats – gebruik, antwoordtijden en AI-tokens\n"
     "/webinarinfo &lt;tekst&gt; – wat abonnees over het volgende webinar horen\n"
     "/webinarvragen – de ingestuurde webinarvragen, gegroepeerd, als document\n"
+    "/opmerkingen – de laatste opmerkingen van gebruikers bij een 👎\n"
     "Stuur een transcript (.md, .txt, .vtt of .srt) als bestand om het toe te voegen."
 )
 
@@ -115,6 +117,32 @@ VRAAG_USAGE = "Zet je vraag achter het commando, bijvoorbeeld: /vraag {example}"
 OTHER_INPUT = (
     "Ik kan alleen tekst lezen. Stel je vraag over de afleveringen van AI Report in een "
     "berichtje, dan zoek ik het antwoord op, met bronnen."
+)
+# Voice questions (bot.voice)
+VOICE_DISABLED = (
+    "Spraakberichten staan uit: een beheerder zet ze aan met een spraak-naar-tekstdienst "
+    "(<code>STT_BASE_URL</code> / <code>STT_API_KEY</code>, zie de README)."
+)
+VOICE_HEARD = "🎙️ Je vroeg: <i>{question}</i>"
+VOICE_NOT_UNDERSTOOD = "Ik kon je spraakbericht niet verstaan, wil je het typen?"
+VOICE_FAILED = (
+    "Het omzetten van je spraakbericht naar tekst lukte nu niet. Wil je je vraag typen, of "
+    "het over een momentje nog eens proberen?"
+)
+VOICE_TOO_LONG = (
+    "Je spraakbericht duurt {duration} seconden; ik luister naar hoogstens {limit} seconden. "
+    "Wil je je vraag korter inspreken, of typen?"
+)
+VOICE_TOO_LARGE = (
+    "Dit geluidsbestand is te groot ({size:.1f} MB; hoogstens {limit:.0f} MB). "
+    "Wil je je vraag korter inspreken, of typen?"
+)
+VOICE_UNSUPPORTED = (
+    "Dit soort geluidsbestand kan ik niet verstaan. Stuur een spraakbericht, of typ je vraag."
+)
+VOICE_TRANSCRIPT_TOO_LONG = (
+    "Dat is een lange vraag ({length} tekens). Kun je hem korter stellen, in hoogstens "
+    "{limit} tekens? Dan zoek ik het meteen op."
 )
 UNKNOWN_COMMAND = "Dat commando ken ik niet. Stel gewoon je vraag, of kijk bij /help."
 SOURCES_HEADING = "<b>Bronnen</b>"
@@ -238,6 +266,18 @@ STATS_FEEDBACK = (
 )
 STATS_FEEDBACK_SHARE = "{percent:.0%} positief"
 STATS_FEEDBACK_NONE = "nog geen stemmen"
+STATS_COMMENTS = "\n\nOpmerkingen bij 👎: {count} (lees ze met /opmerkingen)"
+STATS_GAPS_HEADING = (
+    "\n<b>Niet in het archief, vaakst gevraagd</b> (onderwerpen voor volgende afleveringen)\n"
+)
+STATS_GAP_LINE = "{n}. {question} ({times}×, in {chats} {chat_word})"
+STATS_GAP_CHAT = "chat"
+STATS_GAP_CHATS = "chats"
+STATS_GAPS_NONE = "\nNiet in het archief: nog geen vragen zonder antwoord."
+STATS_VOICE = (
+    "\nSpraakvragen: {questions} · niet verstaan of mislukt: {failures} · "
+    "te lang of onbekend formaat: {refused} · audio: {seconds} s"
+)
 # With an LLM configured, /stats adds one line per counter of the answer service.
 STATS_LLM_HEADING = "\n<b>AI-samenvattingen</b> ({name})"
 STATS_LLM_LINE = "{label}: {count}"
@@ -308,6 +348,33 @@ FEEDBACK_THANKS = "Bedankt voor je feedback!"
 FEEDBACK_CHANGED = "Je stem is aangepast. Bedankt!"
 FEEDBACK_SAME = "Die stem had je al gegeven."
 FEEDBACK_GONE = "Dit antwoord heb ik niet meer; je stem is niet bewaard."
+# After a 👎 (bot.feedback): optionally, what was wrong.
+FEEDBACK_COMMENT_ASK = (
+    "Jammer dat dit antwoord je niet hielp. Wat klopte er niet of wat miste je? Stuur het in "
+    "één bericht (hoogstens {limit} tekens), dan lezen de makers het. Dat hoeft niet: tik op "
+    "<b>Overslaan</b> of stel gewoon een nieuwe vraag met /vraag. Over {minutes} minuten "
+    "vervalt deze vraag vanzelf."
+)
+FEEDBACK_COMMENT_ASK_GROUP = (
+    "Jammer dat dit antwoord niet hielp. Wat klopte er niet? Antwoord op dit bericht "
+    "(hoogstens {limit} tekens), dan lezen de makers het, of tik op <b>Overslaan</b>. Over "
+    "{minutes} minuten vervalt deze vraag vanzelf."
+)
+FEEDBACK_SKIP_BUTTON = "Overslaan"
+FEEDBACK_COMMENT_SAVED = "Dank je! Je opmerking is bewaard en de makers lezen mee."
+FEEDBACK_COMMENT_SKIPPED = "Oké, overgeslagen."
+FEEDBACK_COMMENT_GONE = (
+    "Je stem bij dat antwoord is er niet meer (aangepast of gewist), dus ik heb je opmerking "
+    "niet bewaard."
+)
+FEEDBACK_COMMENT_TOO_LONG = (
+    "Je opmerking is wat lang ({length} tekens). Kun je haar korter maken, in hoogstens "
+    "{limit} tekens? Of stuur „overslaan”."
+)
+FEEDBACK_SKIP_NOT_PENDING = "Er wacht geen opmerking meer van je bij dit antwoord."
+FEEDBACK_COMMENTS_EMPTY = "Er zijn nog geen opmerkingen bij een 👎."
+FEEDBACK_COMMENTS_HEADING = "<b>Opmerkingen bij 👎</b> (de laatste {shown} van {total})"
+FEEDBACK_COMMENTS_LINE = "{when} · vraag: <i>{question}</i>\n{comment}"
 WEBINAR_FILE_BUTTON = "Stel deze vraag in het webinar"
 WEBINAR_FILE_FILED = "Je vraag staat op de lijst voor het volgende webinar."
 WEBINAR_FILE_DUPLICATE = "Deze vraag staat al op je lijst voor het webinar."
@@ -335,6 +402,7 @@ WEBINAR_DONE_THANKS = (
     "staan nu niet meer op je lijst; voor het volgende webinar stuur je nieuwe in met /webinar."
 )
 WEBINAR_DONE_RECORDING = "\n\nTerugkijken kan hier: {link}"
+WEBINAR_SUMMARY_NOTE = "Kop: samenvatting van de formuleringen door het taalmodel"
 WEBINAR_PERSON = "persoon"
 WEBINAR_PEOPLE = "personen"
 WEBINAR_VERDICTS = {

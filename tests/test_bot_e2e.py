@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot import messages as msg
+from bot.formatting import html_to_plain
 from bot.handlers import MB
 from rag import messages_nl as nl
 from rag.service import AnswerService, Turn
@@ -259,7 +260,11 @@ def test_group_mention_reply_and_vraag_are_answered_chatter_ignored(
 )
 def test_non_text_gets_an_explanation(tg: TelegramEmulator, bot: BotProcess, send) -> None:
     uid = 1300 + len(tg.sent_messages())
-    assert reply_to(tg, send(tg, uid)).text == msg.OTHER_INPUT
+    update = send(tg, uid)
+    expected = msg.OTHER_INPUT
+    if "voice" in update["message"]:  # no speech-to-text endpoint: how an admin enables it
+        expected += "\n\n" + html_to_plain(msg.VOICE_DISABLED)
+    assert reply_to(tg, update).text == expected
 
 
 HOSTILE = {
@@ -339,9 +344,15 @@ def test_admin_commands_are_refused_and_logged_for_others(
 def test_stats_for_admins(tg: TelegramEmulator, bot: BotProcess) -> None:
     ask(tg, "Welk Nederlands bedrijf speelt een rol in de chipdiscussie?", user_id=1602)
     ask(tg, "Hoeveel parameters heeft grok 3?", user_id=1602)
-    text = ask(tg, "/stats", user_id=ADMIN).text
+    # `ask` returns at the reply; the bot counts the answer just after sending it, and
+    # /stats (another chat) may be handled in between: ask again until it is counted.
+    for _ in range(20):
+        text = ask(tg, "/stats", user_id=ADMIN).text
+        questions = int(text.split("Vragen beantwoord: ")[1].split("\n")[0])
+        if questions >= 2:
+            break
+        time.sleep(0.1)
     assert re.search(r"Afleveringen: 1 · fragmenten: \d+", text)
-    questions = int(text.split("Vragen beantwoord: ")[1].split("\n")[0])
     assert questions >= 2
     assert "p50: " in text and "n.v.t." not in text.split("p50: ")[1]
 

@@ -330,6 +330,15 @@ def test_every_html_message_template_is_valid_telegram_html() -> None:
         "not_found_rate": "0%",
         "p50": "x",
         "p95": "x",
+        "duration": 121,
+        "failures": 0,
+        "refused": 0,
+        "times": 2,
+        "chats": 2,
+        "chat_word": "chats",
+        "when": "2026-06-12 20:00",
+        "shown": 1,
+        "comment": "Klopt niet &amp; mist iets",
     }
     checked = 0
     for name, value in vars(msg).items():

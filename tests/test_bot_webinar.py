@@ -1,6 +1,7 @@
 """The webinar inbox in the real bot process, against the Telegram Bot API emulator.
 
-One bot serves the module (restarted once, by the last test, to check what survives). Some
+One bot serves the module (restarted once, to check what survives); the last test starts a
+second bot with the OpenAI stub as its LLM, for the export's group summaries. Some
 questions are put in the state file before the start, so the limit and the grouping are
 tested without filing each one through Telegram. Users have ids that cannot appear in a
 document by accident (dates, times), so "no user ids in the export" means something.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +36,7 @@ try:
         reply_to,
         start_bot,
     )
+    from tests.openai_server import OpenAIStubServer
     from tests.tg_emulator import TelegramEmulator
 except ImportError:  # pragma: no cover
     from bot_harness import (  # type: ignore[no-redef]
@@ -45,6 +48,7 @@ except ImportError:  # pragma: no cover
         reply_to,
         start_bot,
     )
+    from openai_server import OpenAIStubServer  # type: ignore[no-redef]
     from tg_emulator import TelegramEmulator  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
@@ -70,6 +74,7 @@ PARAPHRASE_B = "Hoe staat het met GPT-NL, het Nederlandse taalmodel?"
 INFO = "Donderdag 12 juni om 20:00 uur, de link volgt in de nieuwsbrief."
 OWNER_QUESTIONS = ["Wat vinden jullie van robots in de zorg?", "Hoe werkt quantisatie?"]
 RECORDING = "https://www.youtube.com/watch?v=webinar1&t=5"
+LLM_KEY = "sk-webinar-cli-test"
 USERS = [ADMIN, ASKER, FULL, OWNER, STRANGER, GPT_NL_A, GPT_NL_B, HASTY, BUTTONER, PRESSER]
 USERS += [BLOCKED]
 
@@ -332,9 +337,10 @@ def test_export_groups_paraphrases_of_two_people_without_naming_them(
         assert str(abs(user_id)) not in document
 
 
-def run_cli(bot: Bot, *args: str) -> subprocess.CompletedProcess:
+def run_cli(bot: Bot, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in bot.env.items() if not k.startswith("TELEGRAM_")}
     env["PYTHONPATH"] = str(ROOT)
+    env.update({k.upper(): v for k, v in extra_env.items()})
     return subprocess.run(
         [sys.executable, "-m", "rag.cli", "webinar", *args, "--state-dir", str(bot.state)],
         env=env,
@@ -365,6 +371,58 @@ def test_cli_export_and_list_without_a_telegram_token(bot: Bot) -> None:
     assert f"{len(open_questions(bot.db))} open vragen in" in listing.stdout
     for output in (markdown.stdout, table.stdout, listing.stdout):
         assert not any(str(abs(u)) in output for u in USERS + [GROUP])
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[OpenAIStubServer]:
+    with OpenAIStubServer(api_key=LLM_KEY, retry_after=0.01) as server:
+        yield server
+
+
+def summaries(body: dict) -> str:
+    """The stub model: one line per group it was given, naming the GPT-NL group."""
+    content = body["messages"][-1]["content"]
+    lines = []
+    for block in re.split(r"\n\n(?=Groep \d+:)", content):
+        match = re.match(r"Groep (\d+):", block)
+        if match:
+            topic = "GPT-NL" if "GPT-NL" in block else "iets anders"
+            lines.append(f"{match.group(1)}: Samenvatting over {topic}")
+    return "\n".join(lines)
+
+
+def test_cli_export_with_an_llm_heads_groups_with_a_summary(
+    bot: Bot, stub: OpenAIStubServer
+) -> None:
+    llm = {"openai_base_url": stub.base_url, "openai_api_key": LLM_KEY, "llm_max_retries": "0"}
+    stub.reset()
+    stub.script(summaries)
+    markdown = run_cli(bot, "export", **llm)
+    assert markdown.returncode == 0, markdown.stderr
+    [request] = stub.requests_to("/v1/chat/completions")  # one request for the export
+    assert PARAPHRASE_A in request.text and PARAPHRASE_B in request.text
+    section = group_of(markdown.stdout, PARAPHRASE_A)
+    assert section.split("\n", 1)[0].endswith(". Samenvatting over GPT-NL")
+    assert msg.WEBINAR_SUMMARY_NOTE in section and "Gesteld door 2 personen" in section
+    single = group_of(markdown.stdout, UNANSWERABLE)  # one wording: not summarised
+    assert UNANSWERABLE in single.split("\n", 1)[0] and msg.WEBINAR_SUMMARY_NOTE not in single
+
+    table = run_cli(bot, "export", "--format", "csv", **llm)
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    paraphrases = [r for r in rows if r["formulering"] in (PARAPHRASE_A, PARAPHRASE_B)]
+    assert [r["samenvatting"] for r in paraphrases] == ["Samenvatting over GPT-NL"] * 2
+
+    stub.reset()
+    stub.set_behaviour("500")  # the provider fails: the representative wording heads it
+    failed = run_cli(bot, "export", **llm)
+    assert failed.returncode == 0, failed.stderr
+    assert len(stub.requests_to("/v1/chat/completions")) == 1
+    section = group_of(failed.stdout, PARAPHRASE_A)
+    heading = section.split("\n", 1)[0]
+    assert PARAPHRASE_A in heading or PARAPHRASE_B in heading
+    assert "Samenvatting over" not in failed.stdout and msg.WEBINAR_SUMMARY_NOTE not in section
+    assert "summaries failed" in failed.stderr
+    stub.reset()
 
 
 def test_restart_keeps_questions_and_info(tg: TelegramEmulator, bot: Bot) -> None:
@@ -416,5 +474,68 @@ def test_closing_the_round_thanks_each_asker_once_and_archives(
     assert ask(tg, "/webinarafgerond", user_id=ADMIN).text == msg.WEBINAR_DONE_EMPTY
     listing = run_cli(bot, "list")
     assert listing.returncode == 0 and "No open webinar questions" in listing.stderr
+    # The closed round stays readable for the hosts.
+    rounds = run_cli(bot, "rounds")
+    assert rounds.returncode == 0 and rounds.stdout.split() == [round_name, str(archived), "vragen"]
+    listing = run_cli(bot, "list", "--round", round_name)
+    assert listing.returncode == 0, listing.stderr
+    assert f"{archived} gearchiveerde vragen in" in listing.stdout
+    markdown = run_cli(bot, "export", "--round", round_name)
+    assert markdown.stdout.startswith(f"# Webinarvragen, ronde {round_name}\n")
+    assert "Gesteld door 2 personen (2 keer)" in group_of(markdown.stdout, PARAPHRASE_A)
+    missing = run_cli(bot, "export", "--round", "1999-01-01")
+    assert missing.returncode == 1 and f"closed rounds: {round_name}" in missing.stderr
     # Archived questions no longer count against the limit of open ones.
     assert "op de lijst" in ask(tg, "/webinar Nog een vraag over AI?", user_id=FULL).text
+
+
+def test_webinarvragen_with_an_llm_heads_groups_with_a_summary(
+    sample_index: Settings, stub: OpenAIStubServer, tmp_path_factory
+) -> None:
+    """A second bot, with the stub as its LLM: the summary request goes through the bot's
+    LLM workers, and a failing provider leaves the representative wording."""
+    base = tmp_path_factory.mktemp("bot-webinar-llm")
+    transcripts, index = copy_corpus(sample_index, base)
+    store = StateStore(base / "state" / DB_NAME).open()
+    store.add_webinar_question(GPT_NL_A, GPT_NL_A, PARAPHRASE_A)
+    store.add_webinar_question(GPT_NL_B, GPT_NL_B, PARAPHRASE_B)
+    store.add_webinar_question(ASKER, ASKER, UNANSWERABLE)
+    store.close()
+    stub.reset()
+    stub.script(summaries)
+    with TelegramEmulator() as tg:
+        env = bot_env(
+            clean_environ(),
+            tg,
+            transcripts=transcripts,
+            index=index,
+            state=base / "state",
+            admin_user_ids=ADMIN,
+            openai_base_url=stub.base_url,
+            openai_api_key=LLM_KEY,
+            llm_max_retries=0,
+        )
+        process = start_bot(env, tg, base / "bot.log")
+        try:
+            document = export_document(tg)
+            [request] = stub.requests_to("/v1/chat/completions")
+            assert PARAPHRASE_A in request.text and UNANSWERABLE not in request.text
+            section = group_of(document, PARAPHRASE_A)
+            assert section.split("\n", 1)[0] == "1. Samenvatting over GPT-NL"
+            assert msg.WEBINAR_SUMMARY_NOTE in section
+            sent = [m.text or "" for m in tg.messages_in(ADMIN)]
+            [summary] = [t for t in sent if t.startswith("Webinarvragen")]
+            assert "1. Samenvatting over GPT-NL (2 personen" in summary
+
+            stub.reset()
+            stub.set_behaviour("500")
+            document = export_document(tg)
+            assert len(stub.requests_to("/v1/chat/completions")) == 1
+            heading = group_of(document, PARAPHRASE_A).split("\n", 1)[0]
+            assert heading in (f"1. {PARAPHRASE_A}", f"1. {PARAPHRASE_B}")
+            assert "Samenvatting over" not in document
+        finally:
+            assert process.stop() == 0, process.output()[-3000:]
+            stub.reset()
+    assert "webinar group summaries failed" in process.output()
+    assert LLM_KEY not in process.output()

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -38,6 +39,8 @@ try:  # tests/ may or may not become a package
     from tests.openai_server import (
         DEFAULT_CHAT_MODEL,
         DEFAULT_EMBEDDING_MODEL,
+        DEFAULT_TRANSCRIPT,
+        DEFAULT_TRANSCRIPTION_MODEL,
         REDACTED,
         OpenAIStubServer,
         count_tokens,
@@ -48,6 +51,8 @@ except ImportError:
     from openai_server import (  # type: ignore[no-redef]
         DEFAULT_CHAT_MODEL,
         DEFAULT_EMBEDDING_MODEL,
+        DEFAULT_TRANSCRIPT,
+        DEFAULT_TRANSCRIPTION_MODEL,
         REDACTED,
         OpenAIStubServer,
         count_tokens,
@@ -59,6 +64,8 @@ API_KEY = "test-key"
 DIM = 32
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
+TRANSCRIPTIONS = "/v1/audio/transcriptions"
+VOICE = (Path(__file__).parent / "fixtures" / "voice.ogg").read_bytes()
 USER = [{"role": "user", "content": "Wat zei de podcast over AI-regelgeving?"}]
 
 
@@ -318,7 +325,7 @@ async def test_async_streaming(server: OpenAIStubServer) -> None:
 
 def test_models_are_listed(server: OpenAIStubServer, client: openai.OpenAI) -> None:
     assert sorted(m.id for m in client.models.list()) == sorted(
-        [DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL]
+        [DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, DEFAULT_TRANSCRIPTION_MODEL]
     )
     assert client.models.retrieve(DEFAULT_CHAT_MODEL).id == DEFAULT_CHAT_MODEL
 
@@ -679,3 +686,98 @@ def test_langchain_embeddings_errors_are_plain_openai_errors(server: OpenAIStubS
     with pytest.raises(openai.RateLimitError) as info:
         embeddings.embed_query("x")
     assert type(info.value) is openai.RateLimitError
+
+
+# ------------------------------------------------------------------------ transcriptions
+
+
+def transcribe(client: openai.OpenAI, name: str = "voice.ogg", **kwargs: Any) -> Any:
+    kwargs.setdefault("model", DEFAULT_TRANSCRIPTION_MODEL)
+    return client.audio.transcriptions.create(file=(name, VOICE, "audio/ogg"), **kwargs)
+
+
+def test_transcription_receives_the_audio_and_fields(
+    server: OpenAIStubServer, client: openai.OpenAI
+) -> None:
+    server.script_transcripts(["Wat zei Rick over Groq?", ""])
+    first = transcribe(client, language="nl", prompt="Namen: Groq, Anthropic.")
+    assert first.text == "Wat zei Rick over Groq?"
+    [request] = server.requests_to(TRANSCRIPTIONS)
+    assert request.body == {
+        "model": DEFAULT_TRANSCRIPTION_MODEL,
+        "language": "nl",
+        "prompt": "Namen: Groq, Anthropic.",
+    }
+    upload = request.files["file"]
+    assert (upload.filename, upload.content_type, upload.content) == (
+        "voice.ogg",
+        "audio/ogg",
+        VOICE,
+    )
+    assert request.headers["authorization"] == REDACTED
+    assert transcribe(client).text == ""  # the scripted empty transcript
+    assert transcribe(client).text == DEFAULT_TRANSCRIPT  # the queue is used up
+
+
+def test_transcription_formats_and_responder(
+    server: OpenAIStubServer, client: openai.OpenAI
+) -> None:
+    server.script_transcripts(
+        lambda fields, files: f"{fields['model']}:{len(files['file'].content)}"
+    )
+    expected = f"{DEFAULT_TRANSCRIPTION_MODEL}:{len(VOICE)}"
+    assert transcribe(client, response_format="text").strip() == expected
+    assert transcribe(client, response_format="verbose_json").text == expected
+    assert expected in transcribe(client, response_format="srt")
+    assert transcribe(client, response_format="vtt").startswith("WEBVTT")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name", "error", "fragment"),
+    [
+        ({}, "voice.aac", openai.BadRequestError, "Invalid file format"),
+        ({"language": "dutch"}, "voice.ogg", openai.BadRequestError, "ISO-639-1"),
+        ({"model": "whisper-9"}, "voice.ogg", openai.NotFoundError, "whisper-9"),
+    ],
+    ids=["format", "language", "model"],
+)
+def test_transcription_rejects_what_whisper_rejects(
+    server: OpenAIStubServer, client: openai.OpenAI, kwargs, name, error, fragment
+) -> None:
+    with pytest.raises(error) as info:
+        transcribe(client, name, **kwargs)
+    assert fragment in str(info.value)
+
+
+def test_transcription_follows_the_error_and_slow_behaviours(server: OpenAIStubServer) -> None:
+    with make_client(server, max_retries=0, timeout=0.3) as client:
+        server.set_behaviour("500")
+        with pytest.raises(openai.InternalServerError):
+            transcribe(client)
+        server.set_behaviour("slow", delay=1.0)
+        started = time.monotonic()
+        with pytest.raises(openai.APITimeoutError):
+            transcribe(client)
+        assert time.monotonic() - started < 0.9
+        server.set_behaviour("script")
+        server.fail_next(503)
+        with pytest.raises(openai.InternalServerError):
+            transcribe(client)
+        assert transcribe(client).text == DEFAULT_TRANSCRIPT
+    statuses = [r.status for r in server.requests_to(TRANSCRIPTIONS)]
+    assert len(statuses) == 4  # the slow one may still be asleep: its status is not checked
+    assert statuses[0] == 500 and statuses[2:] == [503, 200]
+
+
+def test_a_broken_multipart_body_is_a_400(server: OpenAIStubServer) -> None:
+    request = urllib.request.Request(
+        f"{server.base_url}/audio/transcriptions",
+        data=b"--x\r\nnot a part",
+        headers={
+            "Content-Type": "multipart/form-data; boundary=x",
+            "Authorization": f"Bearer {API_KEY}",
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=5)
+    assert info.value.code == 400

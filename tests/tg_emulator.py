@@ -1480,20 +1480,126 @@ class TelegramEmulator:
         *,
         duration: int = 3,
         mime_type: str = "audio/ogg",
+        caption: str | None = None,
+        file_size: int | None = None,
         chat_id: int | None = None,
+        chat_type: str | None = None,
         user_id: int = DEFAULT_USER_ID,
         first_name: str | None = None,
         username: str | None = None,
+        reply_to_message_id: int | None = None,
     ) -> dict[str, Any]:
-        """The user sends a voice note."""
-        voice = self.register_file(content, folder="voice", extension=".oga")
-        voice.update({"duration": duration, "mime_type": mime_type})
-        return self._inject_user_message(
-            {"voice": voice},
+        """The user sends a voice note (downloadable via getFile). `file_size` overrides
+        the size Telegram reports (the stored bytes stay `content`)."""
+        return self._inject_media(
+            "voice",
+            content,
+            {"duration": duration, "mime_type": mime_type},
+            extension=".oga",
+            caption=caption,
+            file_size=file_size,
             chat_id=chat_id,
+            chat_type=chat_type,
             user_id=user_id,
             first_name=first_name,
             username=username,
+            reply_to_message_id=reply_to_message_id,
+        )
+
+    def inject_audio(
+        self,
+        content: bytes = b"ID3fake-mp3",
+        *,
+        duration: int = 3,
+        file_name: str | None = "vraag.mp3",
+        mime_type: str | None = None,
+        caption: str | None = None,
+        file_size: int | None = None,
+        chat_id: int | None = None,
+        chat_type: str | None = None,
+        user_id: int = DEFAULT_USER_ID,
+        reply_to_message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The user sends an audio file (a music-player file, not a voice note)."""
+        guessed = mimetypes.guess_type(file_name)[0] if file_name else None
+        fields: dict[str, Any] = {"duration": duration}
+        if file_name is not None:
+            fields["file_name"] = file_name
+        if mime_type or guessed:
+            fields["mime_type"] = mime_type or guessed
+        extension = "." + file_name.rsplit(".", 1)[1] if file_name and "." in file_name else ""
+        return self._inject_media(
+            "audio",
+            content,
+            fields,
+            extension=extension,
+            caption=caption,
+            file_size=file_size,
+            chat_id=chat_id,
+            chat_type=chat_type,
+            user_id=user_id,
+            reply_to_message_id=reply_to_message_id,
+        )
+
+    def inject_video_note(
+        self,
+        content: bytes = b"\x00\x00\x00\x18ftypmp42fake-video-note",
+        *,
+        duration: int = 3,
+        length: int = 384,
+        file_size: int | None = None,
+        chat_id: int | None = None,
+        chat_type: str | None = None,
+        user_id: int = DEFAULT_USER_ID,
+        reply_to_message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The user sends a round video note (MPEG-4; video notes have no caption)."""
+        return self._inject_media(
+            "video_note",
+            content,
+            {"duration": duration, "length": length},
+            extension=".mp4",
+            file_size=file_size,
+            chat_id=chat_id,
+            chat_type=chat_type,
+            user_id=user_id,
+            reply_to_message_id=reply_to_message_id,
+        )
+
+    def _inject_media(
+        self,
+        kind: str,
+        content: bytes,
+        fields: dict[str, Any],
+        *,
+        extension: str,
+        caption: str | None = None,
+        file_size: int | None = None,
+        chat_id: int | None = None,
+        chat_type: str | None = None,
+        user_id: int = DEFAULT_USER_ID,
+        first_name: str | None = None,
+        username: str | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> dict[str, Any]:
+        media = self.register_file(content, folder=kind, extension=extension)
+        media.update(fields)
+        if file_size is not None:
+            media["file_size"] = file_size
+        message: dict[str, Any] = {kind: media}
+        if caption:
+            message["caption"] = caption
+            entities = detect_entities(caption)
+            if entities:
+                message["caption_entities"] = entities
+        return self._inject_user_message(
+            message,
+            chat_id=chat_id,
+            chat_type=chat_type,
+            user_id=user_id,
+            first_name=first_name,
+            username=username,
+            reply_to_message_id=reply_to_message_id,
         )
 
     def inject_sticker(
