@@ -41,12 +41,13 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check rag bot tests
-	$(BIN)/ruff format --check rag bot tests
+	$(BIN)/ruff check rag bot tests bench
+	$(BIN)/ruff format --check rag bot tests bench
+	$(BIN)/mypy rag bot
 
 format: $(STAMP)
-	$(BIN)/ruff format rag bot tests
-	$(BIN)/ruff check --fix rag bot tests
+	$(BIN)/ruff format rag bot tests bench
+	$(BIN)/ruff check --fix rag bot tests bench
 
 clean:
-	rm -rf $(VENV) data/index data/state .pytest_cache
+	rm -rf $(VENV) data/index data/state .pytest_cache .mypy_cache

@@ -1,7 +1,9 @@
 """Question -> answer time through the Telegram emulator: 1 user, then 20 concurrent users.
 
-    /work/main/.venv/bin/python bench/bot_latency.py [--index-dir DIR --transcripts-dir DIR]
-    /work/main/.venv/bin/python bench/bot_latency.py --flood [--index-dir DIR ...]
+    .venv/bin/python -m bench.bot_latency [--index-dir DIR --transcripts-dir DIR]
+    .venv/bin/python -m bench.bot_latency --flood [--index-dir DIR ...]
+
+(run from the repository root: `-m` puts it on sys.path, so `tests.*` imports as a package)
 
 Starts the local Bot API emulator and the real bot (`python -m bot`, embedded default, no
 LLM) on the sample index, injects questions from eval/dev.jsonl as Telegram updates and
@@ -34,29 +36,26 @@ its other questions being dropped without a reply.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot import messages as msg
+from bot.stats import percentile
+from rag.evaluation import load_items
+from rag.service import AnswerService
+from rag.settings import Settings
+from rag.store import current_build
+from tests.bot_harness import BotProcess, bot_env, clean_environ, start_bot
+from tests.openai_server import OpenAIStubServer
+from tests.tg_emulator import TelegramEmulator
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bot import messages as msg  # noqa: E402
-from bot.stats import percentile  # noqa: E402
-from rag.index import current_build  # noqa: E402
-from rag.service import AnswerService  # noqa: E402
-from rag.settings import Settings  # noqa: E402
-from tests.bot_harness import BotProcess, bot_env, clean_environ, start_bot  # noqa: E402
-from tests.openai_server import OpenAIStubServer  # noqa: E402
-from tests.tg_emulator import TelegramEmulator  # noqa: E402
-
 DEV_SET = ROOT / "eval" / "dev.jsonl"
 SAMPLE_TRANSCRIPTS = ROOT / "data" / "transcripts"
 FLOODER, IDLE_USERS, FLOOD_USERS = 39_999, 40_000, 41_000  # other users: one per question
@@ -68,8 +67,7 @@ LLM_REPLY = (
 
 
 def questions() -> list[str]:
-    lines = DEV_SET.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["question"] for line in lines if line.strip()]
+    return [item.question for item in load_items(DEV_SET)]
 
 
 def prepare_index(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:

@@ -1,25 +1,15 @@
-"""Who may use the bot: admins, an optional allowlist, and subscribers who unlocked it."""
+"""Who may use the bot: admins, an optional allowlist, and subscribers who unlocked it.
+
+The policy only; `bot.guards` applies it to handlers."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
-import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-
-from telegram import Update
-from telegram.constants import ChatType
-from telegram.ext import ContextTypes
+from collections.abc import Callable, Iterable, Mapping
 
 from bot import messages as msg
-from bot.answering import reply_html
-from bot.runtime import runtime
-
-log = logging.getLogger(__name__)
-
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 MAX_CODE_ATTEMPTS = 5  # wrong subscriber codes in a row before a cool-down
 CODE_COOLDOWN_S = 15 * 60
@@ -139,58 +129,3 @@ class AccessPolicy:
 
     def refusal(self) -> str:
         return msg.LOCKED if self.codes else msg.NOT_ALLOWED
-
-
-async def refuse(update: Update, text: str) -> None:
-    """Tell the user no, in the chat or as a popup for a button press."""
-    if update.callback_query is not None:
-        await update.callback_query.answer(text[:200], show_alert=True)
-    elif update.effective_message is not None:
-        await reply_html(update.effective_message, text)
-
-
-def _policy(context: ContextTypes.DEFAULT_TYPE) -> AccessPolicy:
-    return runtime(context).access
-
-
-def members_only(handler: Handler) -> Handler:
-    """Run the handler only for users the access policy lets in."""
-
-    @functools.wraps(handler)
-    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        policy = _policy(context)
-        user = update.effective_user
-        if not policy.may_ask(user.id if user else None):
-            log.info("refused user %s: not allowed", user.id if user else None)
-            await refuse(update, policy.refusal())
-            return
-        await handler(update, context)
-
-    return wrapper
-
-
-def admins_only(handler: Handler) -> Handler:
-    """Run the handler only for admins, and only in a private chat (its output is not for groups).
-
-    Everyone else's attempt is logged with their user id.
-    """
-
-    @functools.wraps(handler)
-    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        user = update.effective_user
-        if not _policy(context).is_admin(user.id if user else None):
-            log.warning(
-                "non-admin user %s tried admin action %s",
-                user.id if user else None,
-                handler.__name__,
-            )
-            await refuse(update, msg.ADMIN_ONLY)
-            return
-        chat = update.effective_chat
-        if chat is None or chat.type != ChatType.PRIVATE:
-            log.info("admin %s tried %s outside a private chat", user.id, handler.__name__)
-            await refuse(update, msg.ADMIN_PRIVATE_ONLY)
-            return
-        await handler(update, context)
-
-    return wrapper

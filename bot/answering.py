@@ -11,8 +11,9 @@ in place while it streams:
 - Drafts are plain text, escaped and split like final answers (`render_answer`), so every
   edit is valid HTML under 4096 UTF-16 units. A draft that outgrows a message continues in
   a new one; the greedy paragraph packing keeps the earlier messages unchanged from then on.
-- The worker thread hands each draft to the event loop; only the latest is kept and one
-  task edits at most once per `EDIT_INTERVAL_S`, skipping texts that did not change.
+- The worker thread hands each draft to the event loop (`ThrottledEdits`): only the latest
+  is kept and one task edits at most once per `EDIT_INTERVAL_S`, skipping texts that did
+  not change.
 - A draft that repeats the system prompt (an injection that worked) is never shown.
 - The final answer (sources, Bronnen button, note) replaces the draft in the same messages,
   also after the throttle; surplus draft messages are deleted. If composing fails, the
@@ -26,18 +27,26 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
-from telegram.constants import ChatAction, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram import InlineKeyboardMarkup, Message
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import messages as msg
 from bot.examples import example_questions
-from bot.formatting import answer_keyboard, clean, escape, html_to_plain, render_answer
+from bot.formatting import answer_keyboard, clean, escape, render_answer
 from bot.runtime import Runtime, runtime
+from bot.telegram_io import (
+    EDIT_INTERVAL_S,
+    ThrottledEdits,
+    edit_html,
+    reply_html,
+    send_html,
+    thread_of,
+    typing,
+)
 from rag.answer import Answer
 from rag.llm import leaks_prompt
 
@@ -45,143 +54,29 @@ log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 3  # turns of chat memory handed to the service for follow-ups
 MAX_QUESTION_CHARS = 1000
-TYPING_INTERVAL_S = 4.0  # Telegram shows "typing…" for about 5 s per chat action
-EDIT_INTERVAL_S = 1.0  # at most about one edit per second while an answer streams
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # a video card per answer is too much
-
-
-@contextlib.asynccontextmanager
-async def typing(bot: Bot, chat_id: int, thread_id: int | None = None) -> AsyncIterator[None]:
-    """Show "typing…" in the chat now and every few seconds until the block ends."""
-
-    async def keep_typing() -> None:
-        while True:
-            await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
-            await asyncio.sleep(TYPING_INTERVAL_S)
-
-    task = asyncio.create_task(keep_typing())
-    try:
-        yield
-    finally:
-        task.cancel()
-        # A failed chat action is cosmetic: it must not cost the user the answer.
-        with contextlib.suppress(asyncio.CancelledError, TelegramError):
-            await task
-
-
-def _cannot_parse(exc: BadRequest) -> bool:
-    return "can't parse entities" in exc.message.lower()
-
-
-async def send_html(
-    bot: Bot,
-    chat_id: int,
-    text: str,
-    *,
-    reply_to: int | None = None,
-    thread_id: int | None = None,
-    markup: InlineKeyboardMarkup | None = None,
-) -> Message:
-    """Send HTML; if Telegram cannot parse it after all, send the same text as plain text."""
-    reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-    kwargs = {
-        "reply_parameters": reply,
-        "message_thread_id": thread_id,
-        "reply_markup": markup,
-        "link_preview_options": NO_PREVIEW,
-    }
-    try:
-        return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, **kwargs)
-    except BadRequest as exc:
-        if not _cannot_parse(exc):
-            raise
-        log.warning("Telegram could not parse the HTML (%s); sending plain text", exc.message)
-        return await bot.send_message(chat_id, html_to_plain(text), **kwargs)
-
-
-async def edit_html(
-    message: Message, text: str, markup: InlineKeyboardMarkup | None = None
-) -> Message:
-    """Edit a message to HTML (plain text if Telegram cannot parse it); "not modified" is fine."""
-    kwargs = {"reply_markup": markup, "link_preview_options": NO_PREVIEW}
-    try:
-        edited = await message.edit_text(text, parse_mode=ParseMode.HTML, **kwargs)
-    except BadRequest as exc:
-        if "message is not modified" in exc.message.lower():
-            return message
-        if not _cannot_parse(exc):
-            raise
-        log.warning("Telegram could not parse the HTML (%s); editing to plain text", exc.message)
-        edited = await message.edit_text(html_to_plain(text), **kwargs)
-    return edited if isinstance(edited, Message) else message
-
-
-async def reply_html(
-    message: Message, text: str, markup: InlineKeyboardMarkup | None = None
-) -> Message:
-    """Reply to a message (quoting it) with HTML, falling back to plain text."""
-    return await send_html(
-        message.get_bot(),
-        message.chat_id,
-        text,
-        reply_to=message.message_id,
-        thread_id=thread_of(message),
-        markup=markup,
-    )
-
-
-async def send_parts(
-    bot: Bot,
-    chat_id: int,
-    parts: Sequence[str],
-    *,
-    reply_to: int | None = None,
-    thread_id: int | None = None,
-    markup: InlineKeyboardMarkup | None = None,
-) -> list[Message]:
-    """Send a split text: the first part quotes `reply_to`, the last carries `markup`."""
-    sent: list[Message] = []
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        sent.append(
-            await send_html(
-                bot,
-                chat_id,
-                part,
-                reply_to=reply_to if i == 0 else None,
-                thread_id=thread_id,
-                markup=markup if last else None,
-            )
-        )
-    return sent
-
-
-def thread_of(message: Message) -> int | None:
-    return message.message_thread_id if message.is_topic_message else None
 
 
 class LiveAnswer:
     """The messages of one answer: a streamed draft edited in place, then the final answer.
 
     `on_delta` callbacks run on the service's worker thread; everything else runs on the
-    event loop. Used as `async with`: an exception deletes the draft the user has seen.
+    event loop (where it is created). Used as `async with`: an exception deletes the draft
+    the user has seen.
     """
 
     def __init__(
         self, question: Message, interval: float = EDIT_INTERVAL_S, header: str | None = None
     ) -> None:
         self.question = question
-        self.interval = interval
         self.header = header  # HTML shown above drafts and the answer (a voice transcript)
         self.messages: list[Message] = []
         self.first_sent_at: float | None = None  # monotonic time of the first message
         self._shown: list[tuple[str, InlineKeyboardMarkup | None]] = []
-        self._draft: str | None = None  # the latest draft not shown yet
-        self._task: asyncio.Task | None = None
-        self._editing = False
         self._drafted = False  # a draft was shown (the extractive answer is sent whole)
-        self._closed = False
-        self._next_edit_at = 0.0
+        # A lost draft edit is cosmetic: the final answer is shown (or sent) regardless.
+        self._drafts: ThrottledEdits[str] = ThrottledEdits(
+            self._show_draft, asyncio.get_running_loop(), interval=interval, what="draft edit"
+        )
 
     async def __aenter__(self) -> LiveAnswer:
         return self
@@ -196,11 +91,10 @@ class LiveAnswer:
             return
         if isinstance(exc, Exception) and self._drafted:
             await self.discard()
-        elif self._task is not None:  # cancelled (shutdown): just stop editing
-            self._closed = True
-            self._task.cancel()
+        else:  # cancelled (shutdown): just stop editing
+            self._drafts.cancel()
 
-    def on_delta(self, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
+    def on_delta(self) -> Callable[[str], None]:
         """The service's streaming callback: hands each draft to the event loop."""
 
         def hand_over(draft: str) -> None:
@@ -208,55 +102,27 @@ class LiveAnswer:
             # complete; its drafts must not show it meanwhile.
             if leaks_prompt(draft):
                 return
-            with contextlib.suppress(RuntimeError):  # the loop closed: the bot is shutting down
-                loop.call_soon_threadsafe(self._push, draft)
+            self._drafts.hand_over(draft)
 
         return hand_over
 
-    def _push(self, draft: str) -> None:
-        if self._closed:
-            return
-        self._draft = draft
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._show_drafts())
-            self._task.add_done_callback(_log_draft_failure)
-
-    async def _show_drafts(self) -> None:
-        while self._draft is not None and not self._closed:
-            wait = self._next_edit_at - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            draft, self._draft = self._draft, None
-            self._editing = self._drafted = True
-            try:
-                await self._sync(render_answer(draft, [], header=self.header))
-            finally:
-                self._editing = False
-
-    async def _stop_drafts(self) -> None:
-        """No more drafts: drop one waiting its turn, let an edit in flight land."""
-        self._closed = True
-        task = self._task
-        if task is None or task.done():
-            return
-        if not self._editing:
-            task.cancel()
-        await asyncio.wait([task])
+    async def _show_draft(self, draft: str) -> None:
+        self._drafted = True
+        await self._sync(render_answer(draft, [], header=self.header))
 
     async def finish(self, answer: Answer, answer_id: int) -> list[Message]:
         """Show the final answer: sources listed, a Bronnen button on the last part."""
-        await self._stop_drafts()
+        await self._drafts.stop()
         parts = render_answer(answer.text, answer.citations, answer.note, self.header)
         markup = answer_keyboard(answer_id, sources=bool(answer.citations), verdict=answer.verdict)
         if self.messages:
-            await asyncio.sleep(max(0.0, self._next_edit_at - time.monotonic()))
+            await self._drafts.wait_turn()
         await self._sync(parts, markup)
         return self.messages
 
     async def discard(self) -> None:
         """Delete whatever draft was shown (composing failed; the error handler explains)."""
-        await self._stop_drafts()
+        await self._drafts.stop()
         with contextlib.suppress(TelegramError):
             await self._sync([])
 
@@ -265,11 +131,11 @@ class LiveAnswer:
         for i, part in enumerate(parts):
             wanted = (part, markup if i == len(parts) - 1 else None)
             if i == len(self.messages):
-                self._next_edit_at = time.monotonic() + self.interval
+                self._drafts.edited()
                 self.messages.append(await self._send(i, *wanted))
                 self._shown.append(wanted)
             elif self._shown[i] != wanted:
-                self._next_edit_at = time.monotonic() + self.interval
+                self._drafts.edited()
                 self.messages[i] = await edit_html(self.messages[i], *wanted)
                 self._shown[i] = wanted
         while len(self.messages) > len(parts):
@@ -290,12 +156,6 @@ class LiveAnswer:
         if self.first_sent_at is None:
             self.first_sent_at = time.monotonic()
         return sent
-
-
-def _log_draft_failure(task: asyncio.Task) -> None:
-    # A lost draft edit is cosmetic: the final answer is shown (or sent) regardless.
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("draft edit failed: %s", task.exception())
 
 
 def precheck(rt: Runtime, question: str) -> str | None:
@@ -350,7 +210,7 @@ async def answer_question(
     chat_id = message.chat_id
     async with rt.chat_locks.hold(chat_id), LiveAnswer(message, header=header) as live:
         # Only an LLM streams; the extractive answer is sent whole, as soon as it is ready.
-        on_delta = live.on_delta(asyncio.get_running_loop()) if rt.settings.llm_enabled else None
+        on_delta = live.on_delta() if rt.settings.llm_enabled else None
         async with typing(context.bot, chat_id, thread_of(message)):
             history = await rt.store.run(rt.store.history, chat_id, HISTORY_TURNS)
             answer = await rt.service.ask_async(question, history, on_delta)
@@ -365,7 +225,7 @@ async def answer_question(
         chat_id,
         answer.mode,
         answer.found,
-        answer.mode != "llm" and answer.note is not None,  # an LLM answer may carry a note
+        answer.fallback is not None,
         len(history),
         len(live.messages),
         elapsed_ms,

@@ -34,6 +34,7 @@ from bot.limits import QuestionLimiter
 from bot.logs import RedactingFilter, bot_secrets, configure_logging, install_excepthooks
 from bot.reindex import build_missing_index
 from bot.runtime import RUNTIME_KEY, Runtime
+from bot.settings import BotSettings
 from bot.startup import (
     StartupError,
     bot_token,
@@ -44,7 +45,6 @@ from bot.startup import (
 from bot.state import DB_NAME, StateStore
 from bot.uploads import UPLOAD_CHOICE_PATTERN
 from rag.service import AnswerService
-from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 NEW_MESSAGES = filters.UpdateType.MESSAGE
 
 
-def build_application(settings: Settings, service: AnswerService) -> Application:
+def build_application(settings: BotSettings, service: AnswerService) -> Application:
     """A ready-to-run application: handlers, rate limiter, concurrent updates, state."""
     application = (
         ApplicationBuilder()
@@ -139,7 +139,8 @@ async def post_init(application: Application) -> None:
         # Load the embedding model now, not on the first user's question.
         await asyncio.to_thread(rt.service.search, "AI Report")
         index = rt.service.index
-        log.info("ready: %d episodes, %d chunks", len(index.episodes), len(index.chunks))
+        if index is not None:  # loaded just now
+            log.info("ready: %d episodes, %d chunks", len(index.episodes), len(index.chunks))
     else:
         log.warning("no index in %s yet: building it in the background", rt.settings.index_dir)
         rt.reindex_running = True
@@ -169,7 +170,7 @@ async def post_shutdown(application: Application) -> None:
     await asyncio.to_thread(rt.store.shutdown)
 
 
-def run(application: Application, settings: Settings) -> None:
+def run(application: Application, settings: BotSettings) -> None:
     """Long polling, or a webhook server when WEBHOOK_URL is set."""
     webhook = webhook_config(settings, application.bot.token)
     if webhook is None:
@@ -187,10 +188,10 @@ def run(application: Application, settings: Settings) -> None:
     )
 
 
-def load_settings() -> Settings:
+def load_settings() -> BotSettings:
     """Settings from the environment and `.env`; exit 2 with a clear message when invalid."""
     try:
-        settings = Settings()
+        settings = BotSettings()
         bot_token(settings)
         subscriber_codes(settings)
     except ValidationError as exc:
@@ -203,7 +204,7 @@ def load_settings() -> Settings:
     return settings
 
 
-def token_rejected(exc: InvalidToken, settings: Settings, redactor: RedactingFilter) -> str:
+def token_rejected(exc: InvalidToken, settings: BotSettings, redactor: RedactingFilter) -> str:
     """The operator's message when Telegram answers 401 or 404 to getMe; no token in it.
 
     PTB puts the whole token in its message ("The token `…` was rejected"), so the reason

@@ -28,17 +28,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
+    Message,
+    Update,
+)
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import messages as msg
-from bot.access import admins_only
-from bot.answering import MAX_QUESTION_CHARS, reply_html, send_html, send_parts
+from bot.answering import MAX_QUESTION_CHARS
 from bot.formatting import clean, escape, fold, pack, shorten
 from bot.grouping import cluster, question_vectors
+from bot.guards import admins_only
 from bot.runtime import runtime
+from bot.telegram_io import message_of, query_of, reply_html, send_html, send_parts
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -128,7 +135,7 @@ def skip_markup(answer_id: int) -> InlineKeyboardMarkup:
 
 async def after_vote(
     context: ContextTypes.DEFAULT_TYPE,
-    answer_message: Message | None,
+    answer_message: MaybeInaccessibleMessage | None,
     stored: StoredAnswer,
     user_id: int,
     vote: int,
@@ -155,7 +162,7 @@ async def after_vote(
         chat_id,
         text.format(limit=MAX_QUESTION_CHARS, minutes=minutes),
         reply_to=answer_message.message_id,
-        thread_id=answer_message.message_thread_id if answer_message.is_accessible else None,
+        thread_id=answer_message.message_thread_id if isinstance(answer_message, Message) else None,
         markup=skip_markup(stored.id),
     )
     request = pending.get(chat_id, user_id)
@@ -168,7 +175,7 @@ async def after_vote(
 
 async def lapse_on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any command ends the user's comment request in that chat (and then runs as usual)."""
-    message = update.effective_message
+    message = message_of(update)
     user = update.effective_user
     if user is None or message is None:
         return
@@ -179,7 +186,7 @@ async def lapse_on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def capture_comment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Store the user's text as the comment of their 👎, or skip; otherwise do nothing, so
     the message is answered as a question. Stops further handlers when it was a comment."""
-    message = update.effective_message
+    message = message_of(update)
     user = update.effective_user
     if user is None or message is None:
         return
@@ -221,17 +228,16 @@ async def capture_comment(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 async def skip_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "Overslaan" under the comment request: only the voter's own request is skipped."""
-    query = update.callback_query
-    answer_id = int(query.data.removeprefix(SKIP_CALLBACK))
+    query, data = query_of(update)
+    answer_id = int(data.removeprefix(SKIP_CALLBACK))
     prompt = query.message
-    chat_id = prompt.chat.id if prompt is not None else None
     pending = pending_comments(context.bot_data)
-    if chat_id is None or not pending.drop(chat_id, query.from_user.id, answer_id):
+    if prompt is None or not pending.drop(prompt.chat.id, query.from_user.id, answer_id):
         await query.answer(msg.FEEDBACK_SKIP_NOT_PENDING)
         return
     log.info("user %s skipped the comment on answer %s", query.from_user.id, answer_id)
     await query.answer(msg.FEEDBACK_COMMENT_SKIPPED)
-    await _remove_skip_button(context, chat_id, prompt.message_id)
+    await _remove_skip_button(context, prompt.chat.id, prompt.message_id)
 
 
 async def _remove_skip_button(
@@ -268,7 +274,7 @@ def render_comments(comments: Sequence[FeedbackComment], total: int) -> list[str
 async def comments_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/opmerkingen`: the latest comments users gave with a 👎 (no user ids)."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     comments = await rt.store.run(rt.store.feedback_comments, COMMENTS_SHOWN)
     total = await rt.store.run(rt.store.comment_count)
     await send_parts(

@@ -13,7 +13,7 @@ from telegram.constants import MessageLimit
 
 from bot import messages as msg
 from rag.messages_nl import skip_reason
-from rag.transcripts import format_moment as format_time
+from rag.transcripts import format_moment
 
 if TYPE_CHECKING:
     from bot.stats import StatsSnapshot
@@ -27,14 +27,14 @@ EPISODES_PER_PAGE = 10
 # Callback data: short prefixes keep every button far below Telegram's 64-byte limit.
 SOURCES_CALLBACK = "src:"
 EPISODES_CALLBACK = "eps:"
-SOURCES_PATTERN = r"^src:\d{1,19}$"
 FEEDBACK_CALLBACK = "fb:"
-FEEDBACK_PATTERN = r"^fb:\d{1,19}:[ud]$"
 WEBINAR_FILE_CALLBACK = "wbq:"
-WEBINAR_FILE_PATTERN = r"^wbq:\d{1,19}$"
+SOURCES_PATTERN = rf"^{SOURCES_CALLBACK}\d{{1,19}}$"
+EPISODES_PATTERN = rf"^{EPISODES_CALLBACK}\d{{1,6}}$"
+FEEDBACK_PATTERN = rf"^{FEEDBACK_CALLBACK}\d{{1,19}}:[ud]$"
+WEBINAR_FILE_PATTERN = rf"^{WEBINAR_FILE_CALLBACK}\d{{1,19}}$"
 # Answers whose question the hosts may take up: the archive had no sure answer.
 WEBINAR_BUTTON_VERDICTS = frozenset({"unsure", "not_found"})
-EPISODES_PATTERN = r"^eps:\d{1,6}$"
 
 # Coarsest boundary first: paragraphs, lines, words; a hard cut only as the last resort.
 SEPARATORS = ("\n\n", "\n", " ")
@@ -45,11 +45,16 @@ TAG_RE = re.compile(r"<[^>]*>")
 class SourceLike(Protocol):
     """What the bot shows of a citation (a `rag.answer.Citation` or a stored one)."""
 
-    n: int
-    title: str
-    url: str | None
-    start_time: float | None
-    quote: str
+    @property
+    def n(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def start_time(self) -> float | None: ...
+    @property
+    def quote(self) -> str: ...
 
 
 def clean(text: str) -> str:
@@ -141,7 +146,7 @@ def pack(blocks: Iterable[str], limit: int = MAX_MESSAGE, sep: str = "\n\n") -> 
 
 
 def _moment(start_time: float | None) -> str:
-    moment = format_time(start_time)
+    moment = format_moment(start_time)
     return msg.SOURCE_MOMENT.format(time=moment) if moment else ""
 
 

@@ -14,25 +14,29 @@ import re
 import time
 from pathlib import Path
 
-from telegram import MessageEntity, Update
+from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes, filters
 
 from bot import feedback
 from bot import messages as msg
-from bot.access import admins_only, members_only
-from bot.answering import NO_PREVIEW, answer_question, reply_html, send_parts, thread_of
+from bot.answering import answer_question
 from bot.examples import example_questions
 from bot.formatting import (
+    EPISODES_CALLBACK,
+    FEEDBACK_CALLBACK,
+    SOURCES_CALLBACK,
     EpisodeLine,
     escape,
     render_episodes,
     render_quotes,
     render_stats,
 )
+from bot.guards import admins_only, members_only
 from bot.reindex import run_reindex
 from bot.runtime import runtime
+from bot.telegram_io import NO_PREVIEW, message_of, query_of, reply_html, send_parts, thread_of
 from bot.uploads import (
     ConfirmationNeeded,
     PendingUpload,
@@ -103,7 +107,7 @@ def welcome_text(context: ContextTypes.DEFAULT_TYPE) -> str:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Welcome the user; `/start <code>` in a private chat unlocks a newsletter subscriber."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     user_id = update.effective_user.id if update.effective_user else None
     code = context.args[0] if context.args else None
     if code and rt.access.codes and message.chat.type != ChatType.PRIVATE:
@@ -125,7 +129,7 @@ async def unlock_subscriber(
 ) -> None:
     """Check a subscriber code, with a cool-down after too many wrong ones."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     fingerprint = rt.access.try_code(user_id, code)  # no await before: every guess is counted
     if fingerprint is None:
         wait = rt.access.attempts.wait(user_id)
@@ -152,13 +156,13 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     private = update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
     if private and rt.access.is_admin(user_id):  # admin commands work only in private chats
         text += msg.HELP_ADMIN
-    await reply_html(update.effective_message, text)
+    await reply_html(message_of(update), text)
 
 
 @members_only
 async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer a question: any text in a private chat, a mention or a reply in a group."""
-    message = update.effective_message
+    message = message_of(update)
     text = message.text or ""
     if message.chat.type != ChatType.PRIVATE:
         text = without_mention(text, context.bot.username)
@@ -168,7 +172,7 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @members_only
 async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer `/vraag <question>` (the way to ask in groups without a mention)."""
-    message = update.effective_message
+    message = message_of(update)
     text = COMMAND_RE.sub("", message.text or "", count=1).strip()
     if not text:
         example = escape(example_questions(runtime(context).service.index, 1)[0])
@@ -181,14 +185,14 @@ async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def episodes_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """List the indexed episodes, ten per page."""
     text, markup = render_episodes(_episode_lines(context), 0)
-    await reply_html(update.effective_message, text, markup)
+    await reply_html(message_of(update), text, markup)
 
 
 @members_only
 async def episodes_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show another page of the episode list (previous/next buttons)."""
-    query = update.callback_query
-    page = int(query.data.removeprefix("eps:"))
+    query, data = query_of(update)
+    page = int(data.removeprefix(EPISODES_CALLBACK))
     text, markup = render_episodes(_episode_lines(context), page)
     await query.answer()
     if query.message is not None and query.message.is_accessible:
@@ -208,7 +212,7 @@ def _episode_lines(context: ContextTypes.DEFAULT_TYPE) -> list[EpisodeLine]:
 async def sources_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the quotes behind the last answer in this chat."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     stored = await rt.store.run(rt.store.last_answer, message.chat_id)
     if stored is None or not stored.citations:
         await reply_html(message, msg.NO_SOURCES)
@@ -226,9 +230,12 @@ async def sources_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show the quotes of the answer whose Bronnen button was pressed."""
     rt = runtime(context)
-    query = update.callback_query
-    chat_id = query.message.chat.id
-    answer_id = int(query.data.removeprefix("src:"))
+    query, data = query_of(update)
+    pressed = query.message
+    if pressed is None:
+        raise TypeError("a Bronnen button press without its message")
+    chat_id = pressed.chat.id
+    answer_id = int(data.removeprefix(SOURCES_CALLBACK))
     stored = await rt.store.run(rt.store.get_answer, chat_id, answer_id)
     if stored is None or not stored.citations:
         await query.answer(msg.SOURCES_GONE, show_alert=True)
@@ -238,8 +245,8 @@ async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         context.bot,
         chat_id,
         render_quotes(stored.question, stored.citations),
-        reply_to=query.message.message_id,
-        thread_id=query.message.message_thread_id if query.message.is_accessible else None,
+        reply_to=pressed.message_id,
+        thread_id=pressed.message_thread_id if isinstance(pressed, Message) else None,
     )
 
 
@@ -247,8 +254,8 @@ async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """👍 / 👎 under an answer: one vote per user per answer; a second press changes it."""
     rt = runtime(context)
-    query = update.callback_query
-    _, answer_id, direction = query.data.split(":")
+    query, data = query_of(update)
+    answer_id, direction = data.removeprefix(FEEDBACK_CALLBACK).split(":")
     stored = None
     if query.message is not None:
         stored = await rt.store.run(rt.store.get_answer, query.message.chat.id, int(answer_id))
@@ -272,7 +279,7 @@ async def feedback_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def reset_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Delete this chat's questions and answers."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     deleted = await rt.store.run(rt.store.delete_chat, message.chat_id)
     log.info("chat %s reset its memory (%d answers deleted)", message.chat_id, deleted)
     await reply_html(message, msg.RESET_DONE)
@@ -287,7 +294,7 @@ async def forget_me_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         return
     deleted = await rt.store.run(rt.store.forget_user, user.id)
     log.info("user %s asked to be forgotten (%d answers deleted)", user.id, deleted)
-    await reply_html(update.effective_message, msg.FORGET_ME_DONE)
+    await reply_html(message_of(update), msg.FORGET_ME_DONE)
 
 
 @admins_only
@@ -295,11 +302,11 @@ async def reindex_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Start an incremental index build in the background; refuse a second one."""
     rt = runtime(context)
     if rt.reindex_running:
-        await reply_html(update.effective_message, msg.REINDEX_BUSY)
+        await reply_html(message_of(update), msg.REINDEX_BUSY)
         return
     rt.reindex_running = True  # set before any await: a second /reindex sees it
     context.application.create_task(
-        run_reindex(rt, update.effective_message), update=update, name="reindex"
+        run_reindex(rt, message_of(update)), update=update, name="reindex"
     )
 
 
@@ -327,14 +334,16 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         voice=rt.settings.stt_enabled,
     )
     text += await feedback.stats_insights(rt)  # 👎 comments and content gaps
-    await reply_html(update.effective_message, text)
+    await reply_html(message_of(update), text)
 
 
 async def document_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Validate an admin's transcript file and save it into the transcripts folder."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     document = message.document
+    if document is None:  # the handler's filter lets only documents through
+        raise TypeError("a document upload without a document")
     user_id = update.effective_user.id if update.effective_user else None
     if not rt.access.is_admin(user_id):
         log.warning("non-admin user %s tried to upload %r", user_id, document.file_name)
@@ -348,6 +357,8 @@ async def document_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     data = bytes(await (await document.get_file()).download_as_bytearray())
     name = upload_name(document.file_name, data)  # an emoji-only name: named after the content
+    if name is None:  # an unsupported suffix, refused above
+        raise TypeError("an upload without a usable name got past upload_refusal")
     folder = rt.settings.transcripts_dir
     max_bytes = int(limit_mb * MB)
     try:
@@ -367,14 +378,14 @@ async def document_upload(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def upload_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The admin's answer to an upload's question: save it after all ("Vervangen") or not."""
     rt = runtime(context)
-    query = update.callback_query
+    query, data = query_of(update)
     user_id = query.from_user.id if query.from_user else None
-    confirmed, token = parse_choice(query.data)
+    confirmed, token = parse_choice(data)
     upload = pending_uploads(context.bot_data).take(token, user_id)
     if upload is None or not rt.access.is_admin(user_id):
         await query.answer(msg.UPLOAD_CONFIRM_EXPIRED, show_alert=True)
         stale = query.message
-        if stale is not None and stale.is_accessible and stale.reply_markup is not None:
+        if isinstance(stale, Message) and stale.reply_markup is not None:
             try:  # buttons that do nothing; a double press may have removed them already
                 await query.edit_message_reply_markup(reply_markup=None)
             except TelegramError as exc:
@@ -432,7 +443,7 @@ def upload_refusal(name: str | None, size: int | None, limit_mb: float) -> str |
 @members_only
 async def other_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Explain, for stickers, photos, voice and the like, what the bot can do."""
-    message = update.effective_message
+    message = message_of(update)
     if message.text is not None:  # an empty text message
         example = escape(example_questions(runtime(context).service.index, 1)[0])
         await reply_html(message, msg.EMPTY_QUESTION.format(example=example))
@@ -442,7 +453,7 @@ async def other_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Point to /help for commands the bot does not know."""
-    await reply_html(update.effective_message, msg.UNKNOWN_COMMAND)
+    await reply_html(message_of(update), msg.UNKNOWN_COMMAND)
 
 
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

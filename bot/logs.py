@@ -34,7 +34,7 @@ class RedactingFilter(logging.Filter):
         return text
 
     def format_exception(
-        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+        self, exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None
     ) -> str:
         return self.redact("".join(traceback.format_exception(exc_type, exc, tb)))
 

@@ -1,5 +1,7 @@
 """Every Dutch text the bot sends; Telegram HTML, placeholders are filled with escaped values."""
 
+from rag.messages_nl import SUPPORTED_FORMATS
+
 # Commands shown in Telegram's menu (setMyCommands). Admin commands only in admins' chats.
 COMMANDS = {
     "start": "Welkom en voorbeeldvragen",
@@ -64,7 +66,7 @@ HELP_ADMIN = (
     "/webinarinfo &lt;tekst&gt; – wat abonnees over het volgende webinar horen\n"
     "/webinarvragen – de ingestuurde webinarvragen, gegroepeerd, als document\n"
     "/opmerkingen – de laatste opmerkingen van gebruikers bij een 👎\n"
-    "Stuur een transcript (.md, .txt, .vtt of .srt) als bestand om het toe te voegen."
+    f"Stuur een transcript ({SUPPORTED_FORMATS}) als bestand om het toe te voegen."
 )
 
 # Access
@@ -97,7 +99,6 @@ UPLOAD_ADMIN_ONLY = (
 )
 
 # Questions
-THINKING_FAILED = "Er ging iets mis bij het beantwoorden. Probeer het zo nog eens."
 EMPTY_QUESTION = "Stel een vraag over de afleveringen van AI Report, bijvoorbeeld: {example}"
 NO_WORDS = (
     "Ik begrijp alleen vragen in woorden. Stel een vraag over de afleveringen van AI Report, "
@@ -249,7 +250,7 @@ UPLOAD_CONFIRM_EXPIRED = "Deze vraag is verlopen. Stuur het bestand opnieuw."
 UPLOAD_REJECTED = "Dit bestand kan ik niet gebruiken als transcript: {reason}."
 UPLOAD_KEPT = " Het bestaande bestand <code>{name}</code> is niet aangeraakt."
 UPLOAD_UNSUPPORTED = (
-    "Dit bestandstype kan ik niet gebruiken. Stuur een transcript als .md, .txt, .vtt of .srt."
+    f"Dit bestandstype kan ik niet gebruiken. Stuur een transcript als {SUPPORTED_FORMATS}."
 )
 UPLOAD_TOO_LARGE = "Dit bestand is te groot ({size:.1f} MB; maximaal {limit:.0f} MB)."
 

@@ -3,51 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 
 from telegram import Message
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
 
 from bot import messages as msg
-from bot.answering import reply_html, send_parts, thread_of
 from bot.formatting import render_report
 from bot.runtime import Runtime
+from bot.telegram_io import EDIT_INTERVAL_S, ThrottledEdits, reply_html, send_parts, thread_of
 from rag.index import IndexBusyError, IndexReport
 
 log = logging.getLogger(__name__)
-
-PROGRESS_INTERVAL_S = 1.0  # at most about one edit per second (Telegram's flood limits)
 
 
 class ProgressMessage:
     """Edits one status message with the build's progress, throttled, skipping repeats."""
 
-    def __init__(self, message: Message, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        message: Message,
+        loop: asyncio.AbstractEventLoop,
+        interval: float = EDIT_INTERVAL_S,
+    ) -> None:
         self.message = message
-        self.loop = loop
         self._text: str | None = None
-        self._last_edit = 0.0
-        self._latest: tuple[int, int] | None = None
-        self._pending: asyncio.Task | None = None
+        self._edits: ThrottledEdits[tuple[int, int]] = ThrottledEdits(
+            self._show_progress, loop, interval=interval, what="progress edit"
+        )
 
     def report(self, done: int, total: int) -> None:
         """Progress callback for the worker thread: hand the numbers to the event loop."""
-        self.loop.call_soon_threadsafe(self._update, done, total)
+        self._edits.hand_over((done, total))
 
-    def _update(self, done: int, total: int) -> None:
-        self._latest = (done, total)
-        if self._pending is None or self._pending.done():
-            self._pending = self.loop.create_task(self._edit_progress())
-            self._pending.add_done_callback(_log_failure)
-
-    async def _edit_progress(self) -> None:
-        wait = self._last_edit + PROGRESS_INTERVAL_S - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        done, total = self._latest or (0, 0)
+    async def _show_progress(self, progress: tuple[int, int]) -> None:
+        done, total = progress
         percent = round(100 * done / total) if total else 100
         await self.edit(msg.REINDEX_PROGRESS.format(done=done, total=total, percent=percent))
 
@@ -55,15 +45,12 @@ class ProgressMessage:
         if text == self._text:
             return  # Telegram refuses edits that change nothing
         self._text = text
-        self._last_edit = time.monotonic()
+        self._edits.edited()
         await self.message.edit_text(text, parse_mode=ParseMode.HTML)
 
     async def stop(self) -> None:
         """Drop a progress edit that is still waiting its turn."""
-        if self._pending is not None and not self._pending.done():
-            self._pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TelegramError):
-                await self._pending
+        await self._edits.stop()
 
     async def finish(self, parts: list[str]) -> None:
         """Replace the progress with the first part of the result; send the rest below it."""
@@ -76,11 +63,6 @@ class ProgressMessage:
                 parts[1:],
                 thread_id=thread_of(self.message),
             )
-
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("progress edit failed: %s", task.exception())
 
 
 async def run_reindex(rt: Runtime, request: Message) -> None:

@@ -15,9 +15,9 @@ from bot.stats import Stats
 if TYPE_CHECKING:
     from bot.access import AccessPolicy
     from bot.limits import QuestionLimiter
+    from bot.settings import BotSettings
     from bot.state import StateStore
     from rag.service import AnswerService
-    from rag.settings import Settings
 
 RUNTIME_KEY = "runtime"
 
@@ -45,7 +45,7 @@ class ChatLocks:
 
 @dataclass
 class Runtime:
-    settings: Settings
+    settings: BotSettings
     service: AnswerService
     store: StateStore
     access: AccessPolicy

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from bot import messages as msg
-from rag.settings import Settings
+from bot.settings import BotSettings
 
 TOKEN_RE = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
 MIN_CODE_LENGTH = 8  # shorter subscriber codes are too easy to guess
@@ -18,7 +18,7 @@ class StartupError(Exception):
     """A configuration problem the operator must fix; the message is shown as is."""
 
 
-def bot_token(settings: Settings) -> str:
+def bot_token(settings: BotSettings) -> str:
     """The bot token, or a `StartupError` with a clear Dutch and English explanation."""
     token = (
         settings.telegram_bot_token.get_secret_value().strip()
@@ -32,7 +32,7 @@ def bot_token(settings: Settings) -> str:
     return token
 
 
-def subscriber_codes(settings: Settings) -> list[str]:
+def subscriber_codes(settings: BotSettings) -> list[str]:
     """SUBSCRIBER_CODES, or a `StartupError` when one is too short to resist guessing."""
     short = [code for code in settings.subscriber_codes if len(code) < MIN_CODE_LENGTH]
     if short:  # never show the codes themselves: the message may end up in logs
@@ -40,7 +40,7 @@ def subscriber_codes(settings: Settings) -> list[str]:
     return list(settings.subscriber_codes)
 
 
-def file_base_url(settings: Settings) -> str:
+def file_base_url(settings: BotSettings) -> str:
     """TELEGRAM_FILE_BASE_URL, or the file URL that belongs to TELEGRAM_API_BASE_URL."""
     if settings.telegram_file_base_url:
         return settings.telegram_file_base_url
@@ -60,7 +60,7 @@ class WebhookConfig:
 
 
 def webhook_config(
-    settings: Settings, token: str, secret: str | None = None
+    settings: BotSettings, token: str, secret: str | None = None
 ) -> WebhookConfig | None:
     """Webhook mode when WEBHOOK_URL is set, else None (long polling).
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rag.answer import Answer
-from rag.service import Turn
+from rag.types import Turn
 
 DB_NAME = "bot.sqlite3"
 KEEP_ANSWERS_PER_CHAT = 50
@@ -97,6 +97,13 @@ CREATE TABLE IF NOT EXISTS answer_feedback (
     PRIMARY KEY (answer_id, user_id)
 );
 """
+
+
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The row id of the row an INSERT just added."""
+    if cursor.lastrowid is None:
+        raise sqlite3.DatabaseError("the INSERT added no row")
+    return cursor.lastrowid
 
 
 @dataclass(frozen=True)
@@ -240,7 +247,7 @@ class StateStore:
                 "(SELECT id FROM answers WHERE chat_id = ? ORDER BY id DESC LIMIT ?)",
                 (chat_id, chat_id, KEEP_ANSWERS_PER_CHAT),
             )
-            answer_id = int(cursor.lastrowid)
+            answer_id = _inserted_id(cursor)
         if self._clock() >= self._next_purge:
             self.purge_expired()
         return answer_id
@@ -430,7 +437,7 @@ class StateStore:
                 "VALUES (?, ?, ?, ?)",
                 (user_id, chat_id, question, self._clock()),
             )
-            return Filing("added", int(cursor.lastrowid), len(rows) + 1)
+            return Filing("added", _inserted_id(cursor), len(rows) + 1)
 
     def set_webinar_verdict(self, question_id: int, verdict: str) -> None:
         """Record what the archive said when the question was filed."""

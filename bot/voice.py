@@ -40,23 +40,17 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot import messages as msg
 from bot import webinar
-from bot.access import members_only
-from bot.answering import (
-    MAX_QUESTION_CHARS,
-    answer_question,
-    reply_html,
-    thread_of,
-    typing,
-    within_limit,
-)
+from bot.answering import MAX_QUESTION_CHARS, answer_question, within_limit
 from bot.formatting import clean, escape, fold, html_to_plain, shorten
+from bot.guards import members_only
 from bot.handlers import ADDRESSED_TO_BOT, MB, TELEGRAM_DOWNLOAD_LIMIT_MB
 from bot.runtime import runtime
+from bot.telegram_io import message_of, reply_html, thread_of, typing
 from rag.lexicon import load_lexicon
 from rag.llm import NO_KEY, Deadline, LLMExecutor, describe_error, retry_wait
 
 if TYPE_CHECKING:
-    from rag.settings import Settings
+    from bot.settings import BotSettings
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +133,7 @@ class AudioNote:
 
 def audio_note(message: Message) -> AudioNote | None:
     """The voice note, audio file or video note of `message`, with a file name for upload."""
+    media: Voice | Audio | VideoNote
     if message.voice is not None:
         media, kind, mime, name = message.voice, "voice", message.voice.mime_type, None
     elif message.audio is not None:
@@ -204,7 +199,7 @@ def for_webinar(message: Message, bot_id: int, bot_username: str | None) -> bool
     )
 
 
-def transcription_prompt(settings: Settings) -> str:
+def transcription_prompt(settings: BotSettings) -> str:
     """The lexicon's names as Whisper's prompt, so they are spelled right."""
     names = [entry.name for entry in load_lexicon(settings.lexicon_file).names]
     words = [name.casefold().split() for name in names]
@@ -247,7 +242,7 @@ class TranscriptionError(Exception):
 class Transcriber:
     """Sends audio to the configured OpenAI-compatible transcription endpoint."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: BotSettings) -> None:
         base_url, key = settings.stt_endpoint
         self._secret = key.get_secret_value() if key else None
         self.model = settings.stt_model
@@ -333,7 +328,7 @@ def transcriber(context: ContextTypes.DEFAULT_TYPE) -> Transcriber:
 async def voice_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Transcribe a voice note and answer it (or file it for the webinar)."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     user = update.effective_user
     note = audio_note(message)
     if not rt.settings.stt_enabled:

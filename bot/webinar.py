@@ -39,23 +39,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_core.messages import HumanMessage, SystemMessage
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import messages as msg
-from bot.access import admins_only, members_only
-from bot.answering import (
-    MAX_QUESTION_CHARS,
-    NO_PREVIEW,
-    LiveAnswer,
-    reply_html,
-    send_html,
-    thread_of,
-    typing,
-    within_limit,
-)
+from bot.answering import MAX_QUESTION_CHARS, LiveAnswer, within_limit
 from bot.examples import example_questions
 from bot.formatting import (
     WEBINAR_BUTTON_VERDICTS,
@@ -67,6 +57,7 @@ from bot.formatting import (
     shorten,
 )
 from bot.grouping import GROUP_THRESHOLD, cluster, question_vectors, representative_index
+from bot.guards import admins_only, members_only
 from bot.handlers import COMMAND_RE, without_mention
 from bot.runtime import runtime
 from bot.state import (
@@ -76,6 +67,16 @@ from bot.state import (
     WebinarQuestion,
     read_webinar_questions,
     read_webinar_rounds,
+)
+from bot.telegram_io import (
+    NO_PREVIEW,
+    message_of,
+    query_of,
+    reply_html,
+    send_html,
+    thread_of,
+    typing,
+    user_of,
 )
 from rag import prompts
 from rag.llm import THINK_RE, ChatCaller, LLMError, chat_model
@@ -488,7 +489,7 @@ def info_text(info: str | None) -> str:
 
 
 def _command_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
-    message = update.effective_message
+    message = message_of(update)
     text = COMMAND_RE.sub("", message.text or "", count=1)
     if message.chat.type != ChatType.PRIVATE:
         text = without_mention(text, context.bot.username)
@@ -499,7 +500,7 @@ def _command_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
 async def webinar_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/webinar <vraag>`: file the question; show the archive's answer when it has one."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     user = update.effective_user
     if user is None:
         return
@@ -519,8 +520,8 @@ async def file_question(
     """File `question` (from `/webinar`, or a voice note for it) under the user's name;
     `admitted`: it was counted against the user's question limit already."""
     rt = runtime(context)
-    message = update.effective_message
-    user = update.effective_user
+    message = message_of(update)
+    user = user_of(update)
     started = time.monotonic()
     if not admitted and not await within_limit(rt, message):  # no await before this
         return
@@ -556,7 +557,7 @@ async def file_question(
         if found:
             text += msg.WEBINAR_ANSWERED
         await reply_html(message, text + info_text(info))
-        if found:
+        if found and answer is not None:
             answer_id = await rt.store.run(rt.store.add_answer, chat_id, answer)
             await LiveAnswer(message).finish(answer, answer_id)
             rt.stats.record(True, (time.monotonic() - started) * 1000)
@@ -566,7 +567,7 @@ async def file_question(
 async def my_questions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/mijnvragen`: the user's open webinar questions, each with a withdraw button."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     user = update.effective_user
     if user is None:
         return
@@ -581,17 +582,17 @@ async def my_questions_command(update: Update, context: ContextTypes.DEFAULT_TYP
 async def withdraw_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A withdraw button of `/mijnvragen`: only the asker's own question is withdrawn."""
     rt = runtime(context)
-    query = update.callback_query
+    query, data = query_of(update)
     user_id = query.from_user.id
-    question_id = int(query.data.removeprefix(WITHDRAW_CALLBACK))
+    question_id = int(data.removeprefix(WITHDRAW_CALLBACK))
     withdrawn = await rt.store.run(rt.store.withdraw_webinar_question, question_id, user_id)
     if withdrawn:
         log.info("user %s withdrew webinar question %s", user_id, question_id)
     await query.answer(msg.WEBINAR_WITHDRAWN if withdrawn else msg.WEBINAR_WITHDRAW_GONE)
     listing = query.message
-    if listing is None or not listing.is_accessible or listing.chat.id != user_id:
+    if not isinstance(listing, Message) or listing.chat.id != user_id:
         return  # not the asker's own list: leave it as it is
-    if not withdrawn and not _has_button(listing.reply_markup, query.data):
+    if not withdrawn and not _has_button(listing.reply_markup, data):
         return  # the list no longer offers this question: nothing to refresh
     questions = await rt.store.run(rt.store.webinar_questions, user_id)
     text, markup = render_my_questions(questions)
@@ -609,14 +610,14 @@ async def file_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """ "Stel deze vraag in het webinar" under an unsure or not-found answer: files the
     answer's question under the name of whoever pressed (in a group, each person once)."""
     rt = runtime(context)
-    query = update.callback_query
+    query, data = query_of(update)
     user = query.from_user
-    answer_id = int(query.data.removeprefix(WEBINAR_FILE_CALLBACK))
+    answer_id = int(data.removeprefix(WEBINAR_FILE_CALLBACK))
     message = query.message
     stored = None
     if message is not None:
         stored = await rt.store.run(rt.store.get_answer, message.chat.id, answer_id)
-    if stored is None or stored.verdict not in WEBINAR_BUTTON_VERDICTS:
+    if message is None or stored is None or stored.verdict not in WEBINAR_BUTTON_VERDICTS:
         await query.answer(msg.WEBINAR_FILE_GONE, show_alert=True)
         return
     chat_id = message.chat.id
@@ -646,7 +647,7 @@ async def file_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         chat_id,
         text + info_text(info),
         reply_to=message.message_id,
-        thread_id=message.message_thread_id if message.is_accessible else None,
+        thread_id=message.message_thread_id if isinstance(message, Message) else None,
     )
 
 
@@ -659,7 +660,7 @@ def _has_button(markup: InlineKeyboardMarkup | None, data: str) -> bool:
 async def webinar_info_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/webinarinfo <tekst>`: what askers are told about the next webinar (`wissen` clears)."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     text = COMMAND_RE.sub("", message.text or "", count=1)
     text = clean(text).strip()
     if not text:
@@ -677,7 +678,7 @@ async def webinar_info_command(update: Update, context: ContextTypes.DEFAULT_TYP
         )
         return
     await rt.store.run(rt.store.set_setting, WEBINAR_INFO_KEY, text)
-    log.info("admin %s set the webinar info", update.effective_user.id)
+    log.info("admin %s set the webinar info", user_of(update).id)
     await reply_html(message, msg.WEBINAR_INFO_SET.format(info=escape(text)))
 
 
@@ -685,7 +686,7 @@ async def webinar_info_command(update: Update, context: ContextTypes.DEFAULT_TYP
 async def webinar_questions_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """`/webinarvragen`: a summary message and the Markdown document of grouped questions."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     questions = await rt.store.run(rt.store.webinar_questions)
     if not questions:
         await reply_html(message, msg.WEBINAR_EXPORT_EMPTY)
@@ -706,7 +707,7 @@ async def webinar_done_command(update: Update, context: ContextTypes.DEFAULT_TYP
     each asker once (with the recording link when given). Users the bot cannot reach
     (blocked it, or never started a private chat) are skipped and counted, not retried."""
     rt = runtime(context)
-    message = update.effective_message
+    message = message_of(update)
     link = _command_text(update, context)
     if link and (not LINK_RE.match(link) or len(link) > MAX_INFO_CHARS):
         await reply_html(message, msg.WEBINAR_DONE_USAGE)
@@ -719,7 +720,7 @@ async def webinar_done_command(update: Update, context: ContextTypes.DEFAULT_TYP
     await rt.store.run(rt.store.set_setting, WEBINAR_INFO_KEY, None)
     log.info(
         "admin %s closed webinar round %s: %d questions of %d askers",
-        update.effective_user.id,
+        user_of(update).id,
         round_name,
         questions,
         len(askers),

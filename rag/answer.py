@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag import messages_nl as nl
 from rag.lexicon import Lexicon, load_lexicon
 from rag.passages import PASSAGE_TOLERANCE, Passage
-from rag.retrieval import Retrieval, Verdict
+from rag.retrieval import Retrieval
 from rag.text import readable
+from rag.types import AnswerMode, FallbackReason, Turn, Verdict
 
 # Further passages are shown only when they score nearly as well as the best one
 # (`PASSAGE_TOLERANCE`) and come from elsewhere (about 60 words of captions away at least).
@@ -59,12 +60,14 @@ class Composed:
     text: str
     found: bool
     citations: list[Citation]
-    mode: str
+    mode: AnswerMode
     note: str | None = None
-    usage: dict = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
     dropped_markers: int = 0  # `[n]` the LLM wrote that named no given fragment
     # The LLM's cited sentences as checked; None when no LLM answer was checked.
     support: list[SentenceSupport] | None = None
+    # Set when an LLM answer was replaced by the extractive one (with the note).
+    fallback: FallbackReason | None = None
 
 
 @dataclass
@@ -74,27 +77,28 @@ class Answer:
     question: str
     text: str
     found: bool
-    mode: str
+    mode: AnswerMode
     citations: list[Citation]
     retrieved: list[RetrievedFragment]
     timings_ms: dict[str, float]
-    verdict: str = Verdict.NOT_FOUND.value
+    verdict: Verdict = Verdict.NOT_FOUND
     search_query: str | None = None
     note: str | None = None
     usage: dict[str, int] = field(default_factory=dict)  # prompt/completion/total tokens
     dropped_markers: int = 0
     verdict_score: float | None = None  # the score the verdict was read from
-    missing_quantity: bool = False  # verdict one step below the score (`rag.answer_type`)
+    missing_quantity: bool = False  # not found whatever the score (`rag.answer_type`)
     support: list[SentenceSupport] | None = None  # see `Composed.support`
+    fallback: FallbackReason | None = None  # see `Composed.fallback`
 
-    def to_json(self) -> dict:
-        """The machine-readable contract of `aireport ask --json`."""
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable contract of `aireport ask --json` (plain strings)."""
         return {
             "question": self.question,
             "answer": self.text,
             "found": self.found,
-            "verdict": self.verdict,
-            "mode": self.mode,
+            "verdict": str(self.verdict),
+            "mode": str(self.mode),
             "citations": [asdict(c) for c in self.citations],
             "retrieved": [asdict(r) for r in self.retrieved],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
@@ -105,12 +109,12 @@ class Answer:
 class Composer(Protocol):
     """Writes the answer from retrieved fragments (`ExtractiveComposer`, `rag.llm.LLMComposer`)."""
 
-    mode: str
+    mode: AnswerMode
 
     def compose(
         self,
         retrieval: Retrieval,
-        history: list | None = None,
+        history: Sequence[Turn] | None = None,
         on_delta: Callable[[str], None] | None = None,
     ) -> Composed:
         """Answer from `retrieval`; a streaming composer calls `on_delta(text so far)`."""
@@ -155,7 +159,7 @@ class ExtractiveComposer:
     follows only when it comes from elsewhere and scores nearly as well. Citation
     quotes stay verbatim."""
 
-    mode = "extractive"
+    mode = AnswerMode.EXTRACTIVE
 
     def __init__(self, max_excerpts: int = 3, lexicon: Lexicon | None = None) -> None:
         self.max_excerpts = max_excerpts
@@ -167,7 +171,7 @@ class ExtractiveComposer:
     def compose(
         self,
         retrieval: Retrieval,
-        history: list | None = None,
+        history: Sequence[Turn] | None = None,
         on_delta: Callable[[str], None] | None = None,
     ) -> Composed:
         if retrieval.verdict is Verdict.NOT_FOUND or not retrieval.fragments:

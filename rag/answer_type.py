@@ -3,14 +3,16 @@
 Questions that ask for a number, an amount or a moment ("hoeveel", "wat kost",
 "wanneer", "in welk jaar", "welk percentage") are the typical near miss: the topic is
 discussed, the number is not. A passage without any number or moment in it cannot
-answer them, however close its meaning; `rag.retrieval` lowers the verdict by one
-step when the passage that matches best has none, and lets a passage that has one
-lead the answer when it scores nearly as well.
+answer them, however close its meaning: when the passage that matches best has none,
+`rag.retrieval` answers "not found" (the reader still sees where the topic comes up),
+and a passage that has one leads the answer when it scores nearly as well.
 
 Measured on eval/dev.jsonl (5 folds, cut-offs fitted on the other four): unanswerable
-questions refused or hedged 0.27 -> 0.41, of them a clean "not found" 0.14 -> 0.23;
-answerable questions hedged or not found 0.126 -> 0.136 (one question); key facts in
-the answer 0.602 -> 0.617. No fold got fewer refusals or key facts.
+questions refused or hedged 0.27 -> 0.41, of them a clean "not found" 0.14 -> 0.36;
+answerable questions hedged or not found 0.126 -> 0.136, "not found" 0.039 -> 0.049
+(one question); key facts in the answer 0.602 -> 0.617. Lowering the verdict by one
+step only (found -> unsure) gave the same refusals with 0.23 clean "not found"; no
+fold got fewer refusals or key facts either way.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from rag.answer import Answer, RetrievedFragment
 from rag.embeddings import embed_passages, embedder_name
 from rag.transcripts import TranscriptError, list_transcript_files, read_source_text
+from rag.types import AnswerMode
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class TutorialBaseline:
     def ask(self, question: str) -> Answer:
         """An `Answer` with only `retrieved` filled: the fragments within the word budget."""
         docs = self.store.similarity_search(question, k=min(self.size, 100)) if self.size else []
-        retrieved, words = [], 0
+        retrieved: list[RetrievedFragment] = []
+        words = 0
         for doc in docs:
             n = len(doc.page_content.split())
             if retrieved and words + n > self.context_words:
@@ -80,7 +82,7 @@ class TutorialBaseline:
                 )
             )
             words += n
-        return Answer(question, "", False, "baseline", [], retrieved, {"total": 0.0})
+        return Answer(question, "", False, AnswerMode.BASELINE, [], retrieved, {"total": 0.0})
 
 
 def _cached_vectors(embedder: Embeddings, texts: list[str], cache_dir: Path | None) -> np.ndarray:

@@ -8,29 +8,21 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from rag.evaluation import load_items, percentile
-from rag.index import (
-    EpisodeInfo,
-    EpisodeParts,
-    SearchIndex,
-    all_vectors,
-    chunker_config,
-    current_build,
-    write_index,
-)
+from rag.index import chunker_config
 from rag.service import AnswerService
 from rag.settings import Settings
+from rag.store import EpisodeInfo, EpisodeParts, SearchIndex, current_build, write_index
+from rag.synthetic import write_synthetic
 from rag.transcripts import list_transcript_files, parse_file
 
 DEV_SET = Path("eval/dev.jsonl")
@@ -86,11 +78,15 @@ def _dir_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
-def _warm_latency(service: AnswerService, questions: list[str], repeat: int) -> dict[str, float]:
+def _warm_latency(
+    service: AnswerService, questions: list[str], repeat: int
+) -> dict[str, float | None]:
     """Latencies of a warm service: the first pass asks each question once (its query
     vector is computed); later passes repeat them (served from the query-vector cache)."""
     service.ask("AI Report")  # loads the embedder
-    search, total, repeated = [], [], []
+    search: list[float] = []
+    total: list[float] = []
+    repeated: list[float] = []
     for n in range(repeat):
         for question in questions:
             answer = service.ask(question)
@@ -108,83 +104,32 @@ def _warm_latency(service: AnswerService, questions: list[str], repeat: int) -> 
     }
 
 
-def bench_sample(settings: Settings, repeat: int, work: Path) -> dict[str, float]:
+def bench_sample(settings: Settings, repeat: int, work: Path) -> dict[str, float | None]:
     """Indexing speed, warm latencies and cold `aireport ask` on the sample corpus."""
     fresh = settings.model_copy(update={"index_dir": work / "sample-index"})
     words = sum(len(parse_file(p).words) for p in list_transcript_files(settings.transcripts_dir))
     seconds, rss = run_measured(_cli(fresh, "index"))
     service = AnswerService(fresh)
     service.load()
-    results = {"index_seconds": seconds, "index_words_per_s": words / seconds, "index_rss_mb": rss}
+    results: dict[str, float | None] = {
+        "index_seconds": seconds,
+        "index_words_per_s": words / seconds,
+        "index_rss_mb": rss,
+    }
     results.update(_warm_latency(service, _questions(), repeat))
     cold = [run_measured(_cli(fresh, "ask", FALLBACK_QUESTIONS[0])) for _ in range(repeat)]
     results["cold_ask_s"] = sorted(c[0] for c in cold)[len(cold) // 2]
     results["cold_ask_rss_mb"] = max(c[1] for c in cold)
-    embedded = settings.model_copy(update={"index_dir": work / "sample-index-embedded"})
-    seconds, _ = run_measured(_cli(embedded, "index"), {"CHUNK_VECTORS": "embedded"})
-    results["embedded_index_seconds"] = seconds
-    results["embedded_index_words_per_s"] = words / seconds
+    units_only = settings.model_copy(update={"index_dir": work / "sample-index-units"})
+    seconds, _ = run_measured(_cli(units_only, "index"), {"CHUNK_VECTORS": "none"})
+    results["units_only_index_seconds"] = seconds
+    results["units_only_index_words_per_s"] = words / seconds
     return results
 
 
-class MarkovChain:
-    """Word-level order-2 chain over the sample, for synthetic episodes that read alike."""
-
-    def __init__(self, words: list[str], seed: int = 7) -> None:
-        self.words = words
-        self.next: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for a, b, c in zip(words, words[1:], words[2:], strict=False):
-            self.next[(a, b)].append(c)
-        self.random = random.Random(seed)
-
-    def generate(self, n: int) -> str:
-        i = self.random.randrange(len(self.words) - 2)
-        out = [self.words[i], self.words[i + 1]]
-        while len(out) < n:
-            options = self.next.get((out[-2], out[-1]))
-            if not options:
-                j = self.random.randrange(len(self.words) - 2)
-                out += [self.words[j], self.words[j + 1]]
-                continue
-            out.append(self.random.choice(options))
-        return " ".join(out[:n])
-
-
-def write_synthetic(
-    folder: Path, source: Path, episodes: int, words: int, prefix: str = "", kind: str = "syn"
-) -> None:
-    sample = parse_file(source)
-    chain = MarkovChain(sample.span_text(0, len(sample.words)).split())
-    for n in range(episodes):
-        video_id = f"{kind}{n:08d}"
-        (folder / f"{prefix}{n:03d}_{video_id}.md").write_text(
-            f"# Synthetische aflevering {n}: AI Report\n\n"
-            f"**Source:** [YouTube](https://www.youtube.com/watch?v={video_id})\n"
-            f"**Video ID:** {video_id}\n**Tags:** #synthetic\n\n---\n\n## Transcript\n\n"
-            f"{chain.generate(words)}\n",
-            encoding="utf-8",
-        )
-
-
-def with_distractors(settings: Settings, episodes: int, cache_dir: Path) -> Settings:
-    """Settings for a copy of the corpus plus `episodes` synthetic episodes (2,000 words).
-
-    The folder is kept under `cache_dir` so a second run reindexes nothing."""
-    root = cache_dir / f"distractors-{episodes}"
-    transcripts = root / "transcripts"
-    transcripts.mkdir(parents=True, exist_ok=True)
-    sources = list_transcript_files(settings.transcripts_dir)
-    for stale in transcripts.iterdir():
-        stale.unlink()
-    for source in sources:
-        shutil.copyfile(source, transcripts / source.name)
-    if sources:
-        # Names and ids of their own, so they never collide with the corpus's files.
-        write_synthetic(transcripts, sources[0], episodes, 2000, "zz_distractor_", "dis")
-    return settings.model_copy(update={"transcripts_dir": transcripts, "index_dir": root / "index"})
-
-
-def bench_scale(settings: Settings, episodes: int, words: int, work: Path) -> dict[str, float]:
+def bench_scale(
+    settings: Settings, episodes: int, words: int, work: Path
+) -> dict[str, float | None]:
     transcripts = work / "scale-transcripts"
     transcripts.mkdir()
     sources = list_transcript_files(settings.transcripts_dir)
@@ -229,8 +174,8 @@ def replica_archive(sample: Settings, episodes: int, words: int, work: Path) -> 
     from rag.chunking import chunk_episode
 
     source = SearchIndex.load(sample.index_dir)
-    unit_matrix = source.unit_vector_matrix()
-    chunk_matrix = all_vectors(source.chunk_vectors) if source.has_chunk_vectors else None
+    unit_matrix = source.unit_matrix()
+    chunk_matrix = source.chunk_matrix() if source.has_chunk_vectors else None
     transcripts = work / "archive-transcripts"
     transcripts.mkdir()
     write_synthetic(transcripts, list_transcript_files(sample.transcripts_dir)[0], episodes, words)
@@ -308,7 +253,9 @@ def bench_archive(sample: Settings, episodes: int, words: int, work: Path) -> di
         check=True,
     ).stdout
     served = json.loads(out.strip().splitlines()[-1])
-    manifest = json.loads((current_build(archive.index_dir) / "manifest.json").read_text())
+    build = current_build(archive.index_dir)
+    assert build is not None, "replica_archive made it live"
+    manifest = json.loads((build / "manifest.json").read_text())
     return {
         "episodes": episodes,
         "words_per_episode": words,
@@ -343,9 +290,9 @@ def format_results(sample: dict, scale: dict | None, archive: dict | None = None
         f"{_ms(sample['repeated_ask_p50'])} |",
         f"| sample: cold `aireport ask` (existing index) | {sample['cold_ask_s']:.2f} s, "
         f"peak RSS {sample['cold_ask_rss_mb']:.0f} MB |",
-        f"| sample: index build with `CHUNK_VECTORS=embedded` (chunks embedded too) | "
-        f"{sample['embedded_index_seconds']:.1f} s, "
-        f"{sample['embedded_index_words_per_s']:.0f} transcript words/s |",
+        f"| sample: index build with `CHUNK_VECTORS=none` (units only) | "
+        f"{sample['units_only_index_seconds']:.1f} s, "
+        f"{sample['units_only_index_words_per_s']:.0f} transcript words/s |",
     ]
     if scale:
         n, w = scale["episodes"], scale["words_per_episode"]

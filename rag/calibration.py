@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.retrieval import Verdict, VerdictThresholds, step_down
+from rag.retrieval import Verdict, VerdictThresholds
 
 DOUBT_RATE = 0.10
 NOT_FOUND_RATE = 0.03
@@ -47,13 +47,13 @@ def fit_thresholds(
 
 
 def verdict_of(score: float, t: VerdictThresholds, missing_quantity: bool = False) -> Verdict:
-    """The verdict of a best-passage score; one step lower when the question asks for a
-    number the passage lacks (`rag.answer_type`), as the retriever does."""
+    """The verdict of a best-passage score; not found when the question asks for a number
+    the passage lacks (`rag.answer_type`), as the retriever decides."""
     if score >= t.found_score:
         verdict = Verdict.FOUND
     else:
         verdict = Verdict.UNSURE if score >= t.unsure_score else Verdict.NOT_FOUND
-    return step_down(verdict) if missing_quantity else verdict
+    return Verdict.NOT_FOUND if missing_quantity else verdict
 
 
 @dataclass

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TextIO
 
@@ -19,6 +20,8 @@ from rag.index import IndexBusyError, IndexReport
 from rag.service import AnswerService, Turn
 from rag.settings import Settings
 from rag.transcripts import format_moment
+
+COMMANDS_GROUP = "aireport.commands"
 
 log = logging.getLogger("aireport")
 
@@ -218,31 +221,12 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_webinar(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.webinar import cli_main  # the bot's module, loaded only for this command
-
-    return cli_main(settings, args)
-
-
-def add_webinar_parser(sub: argparse._SubParsersAction) -> None:
-    """`aireport webinar export|list|rounds` (the bot's module is imported only when it runs)."""
-    webinar = sub.add_parser("webinar", help="the webinar questions subscribers sent the bot")
-    actions = webinar.add_subparsers(dest="webinar_command", required=True)
-    export = actions.add_parser("export", help="the grouped questions as Markdown or CSV")
-    export.add_argument("--format", choices=["md", "csv"], default="md")
-    listing = actions.add_parser("list", help="a short table of the groups")
-    rounds = actions.add_parser("rounds", help="the closed rounds and their number of questions")
-    for parser in (export, listing):
-        parser.add_argument(
-            "--round",
-            metavar="YYYY-MM-DD",
-            help="the questions archived when this round was closed, instead of the open ones",
-        )
-    for parser in (export, listing, rounds):
-        parser.add_argument(
-            "--state-dir", type=Path, help="the bot's STATE_DIR (default: $STATE_DIR or data/state)"
-        )
-    webinar.set_defaults(func=cmd_webinar)
+def add_registered_commands(sub: argparse._SubParsersAction) -> None:
+    """Subcommands other packages register under the `aireport.commands` entry points
+    (the bot's `webinar`): each names a function that adds its parser to `sub`. `rag`
+    itself knows nothing of them."""
+    for entry in entry_points(group=COMMANDS_GROUP):
+        entry.load()(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -311,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--archive-words", type=int, default=20000)
     bench.set_defaults(func=cmd_bench)
 
-    add_webinar_parser(sub)
+    add_registered_commands(sub)
     return parser
 
 

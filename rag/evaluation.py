@@ -14,6 +14,7 @@ from pathlib import Path
 from rag.answer import Answer, Citation
 from rag.support import SUPPORTED
 from rag.transcripts import quote_in_source, read_source_text
+from rag.types import AnswerMode, Verdict
 
 MARKER_RE = re.compile(r"\[(\d+)\]")
 
@@ -180,7 +181,11 @@ def evaluate_item(item: EvalItem, answer: Answer, checker: CitationChecker) -> I
         citations_valid=checker.valid(answer),
         # The "closest match" intro belongs to the extractive answer; an LLM words its
         # own hedges, which this check cannot see.
-        hedged=answer.found and answer.verdict == "unsure" and answer.mode == "extractive",
+        hedged=(
+            answer.found
+            and answer.verdict == Verdict.UNSURE
+            and answer.mode == AnswerMode.EXTRACTIVE
+        ),
         markers=markers,
         markers_valid=markers_valid,
     )
@@ -210,7 +215,7 @@ def summarise(results: list[ItemResult]) -> Summary:
         support_checked=len(scores),
         support_share=_mean(score >= SUPPORTED for score in scores),
         support_mean=_mean(scores),
-        llm_share=_mean(r.answer.mode == "llm" for r in results),
+        llm_share=_mean(r.answer.mode == AnswerMode.LLM for r in results),
         latency_p50_ms=percentile(latencies, 50) or 0.0,
         latency_p95_ms=percentile(latencies, 95) or 0.0,
     )
@@ -374,10 +379,10 @@ class EvalSuite:
         self.cv_report: str | None = None
 
     def run(self, service, baseline: bool = False, distractors: int = 0) -> None:
-        from rag.bench import with_distractors
         from rag.service import AnswerService
+        from rag.synthetic import with_distractors
 
-        self.mode = service.composer.mode
+        self.mode = str(service.composer.mode)
         self._run_corpus(service, "", baseline)
         if distractors:
             extended = with_distractors(self.settings, distractors, self.cache_dir)

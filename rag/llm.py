@@ -31,8 +31,9 @@
   connections, 429/5xx (retried `max_retries` times with the openai client's backoff
   rules, while the deadline allows), 401, unknown models, undecodable payloads, streams
   that break halfway and a passed deadline all end in the extractive answer plus
-  `messages_nl.LLM_UNAVAILABLE`, mode "extractive". The cause is logged (type and
-  message, key redacted).
+  `messages_nl.LLM_UNAVAILABLE`, mode extractive, with the reason in `Composed.fallback`
+  (`rag.types.FallbackReason`; rejected answers above too). The cause is logged (type
+  and message, key redacted).
 - Deadline: every call of one answer (search queries or rewrite, then the answer)
   shares one `Deadline`. Each request's timeout is `LLM_TIMEOUT_S` capped by the time
   left, a retry is only made when its wait ends before the deadline, and a stream stops
@@ -47,7 +48,7 @@ call. It may also be called with a text that does *not* extend the previous one:
 after a fallback it receives the extractive answer text once, which replaces the
 draft, and at the end it receives the final text when post-processing changed the
 last draft. Consumers should always show the latest text as a whole; the returned
-`Answer` is authoritative (its `mode` and `note` say whether a fallback happened).
+`Answer` is authoritative (its `mode` and `fallback` say whether a fallback happened).
 """
 
 from __future__ import annotations
@@ -58,15 +59,16 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import openai
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from rag import messages_nl as nl
 from rag import prompts
@@ -78,12 +80,13 @@ from rag.answer import (
     passage_citation,
 )
 from rag.lexicon import load_lexicon
-from rag.passages import PASSAGE_WORDS, WINDOW_STEP, ChunkWords, Passage
-from rag.retrieval import Fragment, Retrieval, Verdict
+from rag.passages import PASSAGE_WORDS, WINDOW_STEP, ChunkWords, Fragment, Passage
+from rag.retrieval import Retrieval
 from rag.settings import Settings
 from rag.support import MARKER_RE as PLAIN_MARKER_RE
 from rag.support import Sentence, SourceText, SupportScorer, is_supported, sentences
 from rag.text import search_tokens
+from rag.types import AnswerMode, FallbackReason, Turn, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +174,7 @@ class LLMExecutor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def usage_of(metadata: dict | None) -> Usage:
+def usage_of(metadata: Mapping[str, Any] | None) -> Usage:
     """OpenAI-style token counts from a langchain `usage_metadata`."""
     if not metadata:
         return {}
@@ -189,15 +192,14 @@ def add_usage(a: Usage, b: Usage) -> Usage:
 
 def chat_model(settings: Settings, temperature: float, max_tokens: int) -> ChatOpenAI:
     """A ChatOpenAI client for the configured provider (a base URL alone needs no key)."""
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else NO_KEY
     return ChatOpenAI(
         model=settings.llm_model,
-        api_key=key,
+        api_key=settings.openai_api_key or SecretStr(NO_KEY),
         base_url=settings.openai_base_url,
         timeout=settings.llm_timeout_s,
         max_retries=0,  # `ChatCaller` retries, within the answer's deadline
         temperature=temperature,
-        max_tokens=max_tokens,
+        max_completion_tokens=max_tokens,  # the field `max_tokens`, by its alias
         # Usage in streams is only requested by default for api.openai.com.
         stream_usage=True,
     )
@@ -258,14 +260,18 @@ class ChatCaller:
     ) -> tuple[str, Usage]:
         """Stream the reply; `on_text` gets the raw text so far after each chunk."""
         deadline = deadline or Deadline(float("inf"))
-        started = []
+        started: list[Generator[AIMessageChunk, None, None]] = []
 
-        def start(options: dict) -> object:
-            started.append(self.model.stream(messages, **options))
+        def start(options: dict[str, Any]) -> AIMessageChunk | None:
+            # `stream` is a generator: `close()` below ends the request
+            started.append(
+                cast(Generator[AIMessageChunk, None, None], self.model.stream(messages, **options))
+            )
             return next(started[-1], None)  # the request is sent here: failures are retried
 
         chunk = self._request(start, deadline)
-        text, usage = "", {}
+        text = ""
+        usage: Usage = {}
         try:
             while chunk is not None:
                 if deadline.passed:
@@ -416,8 +422,8 @@ def _prompt_runs() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(anchors), tuple(runs)
 
 
-def history_pairs(history: Sequence | None) -> list[tuple[str, str]]:
-    """`Turn`-like objects (question, answer) as plain pairs."""
+def history_pairs(history: Sequence[Turn] | None) -> list[tuple[str, str]]:
+    """The conversation's turns as plain (question, answer) pairs."""
     return [(t.question, t.answer) for t in history or []]
 
 
@@ -449,7 +455,7 @@ class Drafts:
 class LLMComposer:
     """Writes a cited Dutch answer with an LLM; falls back to the extractive answer."""
 
-    mode = "llm"
+    mode = AnswerMode.LLM
 
     def __init__(
         self,
@@ -468,7 +474,7 @@ class LLMComposer:
     def compose(
         self,
         retrieval: Retrieval,
-        history: list | None = None,
+        history: Sequence[Turn] | None = None,
         on_delta: Callable[[str], None] | None = None,
         deadline: Deadline | None = None,
     ) -> Composed:
@@ -487,7 +493,7 @@ class LLMComposer:
                 raw, usage = self.caller.stream(messages, drafts.update, deadline)
         except LLMError as exc:
             log.warning("LLM answer failed, sending the extractive answer: %s", exc)
-            return self._fall_back(retrieval, history, drafts, {})
+            return self._fall_back(retrieval, history, drafts, {}, FallbackReason.FAILED)
         parsed = parse_answer(raw, k)
         support = None
         problem = self._unsupported(raw, parsed)
@@ -497,7 +503,7 @@ class LLMComposer:
                 problem = "no cited sentence is supported by the fragments it cites"
         if problem:
             log.warning("LLM answer rejected (%s), sending the extractive answer", problem)
-            composed = self._fall_back(retrieval, history, drafts, usage)
+            composed = self._fall_back(retrieval, history, drafts, usage, FallbackReason.REJECTED)
             composed.support = support
             return composed
         if not parsed.found and not parsed.text:
@@ -520,7 +526,7 @@ class LLMComposer:
         )
 
     @staticmethod
-    def messages(retrieval: Retrieval, history: Sequence | None) -> list[BaseMessage]:
+    def messages(retrieval: Retrieval, history: Sequence[Turn] | None) -> list[BaseMessage]:
         fragments = [
             prompts.fragment_block(f.rank, f.episode.title, f.chunk.start_time, f.chunk.text)
             for f in retrieval.fragments
@@ -540,16 +546,27 @@ class LLMComposer:
             return "no marker names a given fragment"
         return None
 
-    def unavailable(self, retrieval: Retrieval, history: list | None = None) -> Composed:
+    def unavailable(
+        self,
+        retrieval: Retrieval,
+        history: Sequence[Turn] | None = None,
+        reason: FallbackReason = FallbackReason.SKIPPED,
+    ) -> Composed:
         """The extractive answer with the note, for when the LLM cannot answer."""
         composed = self.fallback.compose(retrieval, history)
         composed.note = nl.LLM_UNAVAILABLE
+        composed.fallback = reason
         return composed
 
     def _fall_back(
-        self, retrieval: Retrieval, history: list | None, drafts: Drafts, usage: Usage
+        self,
+        retrieval: Retrieval,
+        history: Sequence[Turn] | None,
+        drafts: Drafts,
+        usage: Usage,
+        reason: FallbackReason,
     ) -> Composed:
-        composed = self.unavailable(retrieval, history)
+        composed = self.unavailable(retrieval, history, reason)
         composed.usage = usage
         if drafts.shown:  # replace the partial draft the reader has seen
             drafts.show(composed.text)
@@ -657,7 +674,7 @@ class QuestionRewriter:
         self.caller = ChatCaller(chat_model(settings, 0.0, REWRITE_MAX_TOKENS), secret, settings)
 
     def rewrite(
-        self, question: str, history: Sequence, deadline: Deadline | None = None
+        self, question: str, history: Sequence[Turn], deadline: Deadline | None = None
     ) -> tuple[str | None, Usage]:
         """The standalone question, or None when the model failed or gave nothing usable."""
         messages = [
@@ -698,7 +715,7 @@ class QueryPlanner:
         self.count = settings.llm_search_queries
 
     def plan(
-        self, question: str, history: Sequence | None, deadline: Deadline | None = None
+        self, question: str, history: Sequence[Turn] | None, deadline: Deadline | None = None
     ) -> tuple[list[str] | None, Usage]:
         """Up to `count` queries, the standalone question first; None when unusable."""
         messages = [

@@ -1,5 +1,10 @@
 """Dutch texts of the answer layer (the bot keeps its own in `bot/messages.py`)."""
 
+from rag.transcripts import SUPPORTED_SUFFIXES
+
+# The transcript formats the index reads, in a Dutch sentence: ".md, .txt, .vtt of .srt".
+SUPPORTED_FORMATS = f"{', '.join(SUPPORTED_SUFFIXES[:-1])} of {SUPPORTED_SUFFIXES[-1]}"
+
 EXTRACTIVE_FOUND_INTRO = "Dit werd erover gezegd in de podcast:"
 EXTRACTIVE_UNSURE_INTRO = (
     "Een duidelijk antwoord op precies deze vraag vond ik niet. Dit komt het dichtst in de buurt:"
@@ -33,7 +38,7 @@ SKIP_REASONS = {
     "not_utf8": "geen geldige UTF-8-tekst",
     "too_large": "te groot",
     "no_transcript": "geen transcript gevonden",
-    "unsupported": "bestandstype niet ondersteund (gebruik .md, .txt, .vtt of .srt)",
+    "unsupported": f"bestandstype niet ondersteund (gebruik {SUPPORTED_FORMATS})",
     "duplicate_id": "zelfde aflevering als een ander bestand",
     "unreadable": "kon het bestand niet lezen",
 }

@@ -1,4 +1,4 @@
-"""Find the passages inside retrieved fragments that answer the question.
+"""Retrieved fragments, and the passages inside them that answer the question.
 
 Auto-captions have no sentences, so a passage is a ~60-word window. Each unit
 of the retrieved fragments proposes the window around it that holds most of
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.chunking import Unit
+from rag.chunking import Chunk, Unit
+from rag.store import EpisodeInfo
 from rag.text import search_tokens
 
 PASSAGE_WORDS = 60
@@ -35,10 +36,22 @@ PASSAGE_TOLERANCE = 0.05
 
 
 @dataclass
+class Fragment:
+    """A chunk given to the composer, with the scores that ranked it."""
+
+    rank: int
+    chunk: Chunk
+    episode: EpisodeInfo
+    score: float
+    unit_rows: list[int]
+    unit_scores: list[float]
+
+
+@dataclass
 class Passage:
     """A quotable window of a fragment, with source offsets and its score."""
 
-    fragment: object  # rag.retrieval.Fragment (kept loose to avoid an import cycle)
+    fragment: Fragment
     first: int  # word positions within the fragment's chunk
     last: int
     start_char: int
@@ -70,7 +83,7 @@ def word_stems(text: str) -> tuple[frozenset[str], ...]:
 class ChunkWords:
     """Word positions of one fragment's chunk, mapped back to units and source offsets."""
 
-    def __init__(self, fragment, units: list[Unit]) -> None:
+    def __init__(self, fragment: Fragment, units: list[Unit]) -> None:
         self.fragment = fragment
         chunk = fragment.chunk
         self.spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", chunk.text)]
@@ -133,7 +146,7 @@ def window_vector(cw: ChunkWords, first: int, last: int, unit_matrix: np.ndarray
 
 
 def locate_passages(
-    fragments: list,
+    fragments: list[Fragment],
     units: list[Unit],
     unit_matrix: np.ndarray,
     query_vector: np.ndarray,

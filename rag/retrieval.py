@@ -21,19 +21,18 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-import faiss
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from rag.answer_type import asks_quantity, has_quantity, lead_with_quantity
 from rag.chunking import Chunk, Unit, join_units
-from rag.embeddings import embed_query
-from rag.index import EpisodeInfo, SearchIndex, all_vectors, is_hnsw
+from rag.embeddings import as_embedder, embed_query
 from rag.lexicon import Lexicon
-from rag.passages import Passage, locate_passages
+from rag.passages import Fragment, Passage, locate_passages
+from rag.store import SearchIndex
 from rag.text import search_tokens
+from rag.types import Verdict
 
 # Reciprocal rank fusion: score = sum of 1 / (RRF_K + rank). A smaller k than the usual
 # 60 lets a unit that one signal ranks near the top compete with units that all signals
@@ -54,23 +53,13 @@ QUERY_CACHE = 4096  # query vectors kept, 1.5 KB each
 # eval/dev.jsonl with 30 distractor episodes (2,048 units): depth 1,000 gives the same
 # recall, MRR and verdicts as ranking everything; depth 300 loses a span.
 RANK_DEPTH = 1000
-# Without chunk vectors (CHUNK_VECTORS=none, the default), whether a unit's surroundings
-# are on topic is the mean cosine of the units up to NEIGHBOURS away (within its
-# episode): 5 units, ~200 words. Dev, 5 folds: recall 0.871 as with embedded chunks
+# Without chunk vectors (CHUNK_VECTORS=none), whether a unit's surroundings are on topic
+# is the mean cosine of the units up to NEIGHBOURS away (within its episode): 5 units,
+# ~200 words. Dev, 5 folds, 1,500 words of context: recall 0.871 as with embedded chunks
 # (one fold a span more, one a span less); 1 or 3 neighbours lost spans on every fold
-# where they differed.
+# where they differed. At 3,000 words (an LLM's context) it lost a span on dev (0.911 ->
+# 0.903), so embedded chunks stay the default.
 NEIGHBOURS = 2
-
-
-class Verdict(StrEnum):
-    FOUND = "found"
-    UNSURE = "unsure"
-    NOT_FOUND = "not_found"
-
-
-def step_down(verdict: Verdict) -> Verdict:
-    """One verdict less sure: found -> unsure -> not found."""
-    return Verdict.UNSURE if verdict is Verdict.FOUND else Verdict.NOT_FOUND
 
 
 @dataclass(frozen=True)
@@ -82,19 +71,7 @@ class VerdictThresholds:
     settings."""
 
     found_score: float = 0.882
-    unsure_score: float = 0.867
-
-
-@dataclass
-class Fragment:
-    """A chunk given to the composer, with the scores that ranked it."""
-
-    rank: int
-    chunk: Chunk
-    episode: EpisodeInfo
-    score: float
-    unit_rows: list[int]
-    unit_scores: list[float]
+    unsure_score: float = 0.863
 
 
 @dataclass
@@ -274,16 +251,14 @@ class HybridRetriever:
         window: tuple[int, int] = (0, 1),
     ) -> None:
         self.index = index
-        self.embedder = embedder
+        self.embedder = as_embedder(embedder)
         self.context_words = context_words
         self.max_fragments = max_fragments
         self.thresholds = thresholds or VerdictThresholds()
         self.lexicon = lexicon or Lexicon()
         self.window = window
-        self._unit_matrix = index.unit_vector_matrix()  # also for pooling passage vectors
-        self._chunk_matrix = (
-            None if is_hnsw(index.chunk_vectors) else all_vectors(index.chunk_vectors)
-        )
+        index.warm()
+        self._unit_matrix = index.unit_matrix()  # also for pooling passage vectors
         self._chunk_dense = index.has_chunk_vectors
         self._unit_chunk_rows = [list(index.chunk_unit_rows(c)) for c in index.chunks]
         self._unit_words = np.array([len(u.text.split()) for u in index.units])
@@ -291,7 +266,7 @@ class HybridRetriever:
         self._episode_span = self._episode_bounds()
         self._episode_starts = np.unique(self._episode_span[:, 0])
         self._episode_ends = np.unique(self._episode_span[:, 1])
-        vocab = index.bm25.vocab_dict if index.bm25 is not None else {}
+        vocab = index.bm25_vocabulary()
         self._vocab = {t for t in vocab if len(t) > 1 or t.isdigit()}
         self._asr_index = AsrIndex(self._vocab)
         self._idf = self._inverse_document_frequencies()
@@ -385,11 +360,11 @@ class HybridRetriever:
         missing_quantity = False
         if passages and asks_quantity(query):
             # A number or a moment is asked for: the passage that matches best must hold
-            # one, or the verdict steps down; one that holds one may lead the answer.
+            # one, or the archive does not answer; one that holds one may lead the answer.
             best_passage = max(passages, key=lambda p: p.verdict)
             missing_quantity = not has_quantity(best_passage.quote, query)
             if missing_quantity:
-                verdict = step_down(verdict)
+                verdict = Verdict.NOT_FOUND
             passages = lead_with_quantity(passages, query)
         return Retrieval(
             question,
@@ -408,15 +383,10 @@ class HybridRetriever:
 
     def _inverse_document_frequencies(self) -> dict[str, float]:
         """BM25's idf per term, from the chunk counts in its term-major score matrix."""
-        if self.index.bm25 is None:
-            return {}
-        indptr = np.asarray(self.index.bm25.scores["indptr"])
         n_docs = len(self.index.chunks)
         return {
             term: math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
-            for term, k in self.index.bm25.vocab_dict.items()
-            if term in self._vocab
-            for df in [int(indptr[k + 1] - indptr[k])]
+            for term, df in self.index.chunk_document_frequencies(self._vocab).items()
         }
 
     def expand(self, terms: list[str]) -> list[str]:
@@ -429,18 +399,18 @@ class HybridRetriever:
         """Per unit, with which units count: unit cosine, unit BM25, the cosine of its
         surroundings (the best chunk holding it, or without chunk vectors the mean
         cosine of its neighbours) and the BM25 of the best chunk holding it. Dense
-        scores outside FAISS's top-k are -inf (unranked)."""
-        units = self._dense(self.index.unit_vectors, self._unit_matrix, qv)
+        scores outside the store's top `rank_depth` (HNSW) are -inf (unranked)."""
+        units = self.index.unit_scores(qv)
         if self._chunk_dense:
-            chunks = self._dense(self.index.chunk_vectors, self._chunk_matrix, qv)
+            chunks = self.index.chunk_scores(qv, self.rank_depth)
             around = self._by_unit(chunks)
         else:
             around = self._neighbourhood(units)
-        signals = [(units, None), (around, None)]
+        signals: list[tuple[np.ndarray, np.ndarray | None]] = [(units, None), (around, None)]
         known = [t for t in terms if t in self._vocab]
-        if known and self.index.bm25 is not None:
-            unit_bm25 = np.asarray(self.index.unit_bm25.get_scores(known), dtype=np.float64)
-            chunk_bm25 = np.asarray(self.index.bm25.get_scores(known), dtype=np.float64)
+        if known and self.index.has_bm25:
+            unit_bm25 = self.index.unit_bm25_scores(known)
+            chunk_bm25 = self.index.chunk_bm25_scores(known)
             for scores in (unit_bm25, self._by_unit(chunk_bm25)):
                 signals.append((scores, scores > 0))
         return signals
@@ -482,24 +452,6 @@ class HybridRetriever:
         if keep.all():
             return None
         return np.repeat(keep, self._episode_ends - self._episode_starts)
-
-    def _dense(self, vectors: faiss.Index, matrix: np.ndarray | None, qv: np.ndarray) -> np.ndarray:
-        """Cosine of the vectors with `qv`.
-
-        A flat index is a matrix in memory: one product scores every row (75,000 units:
-        2 ms, where FAISS's exact top-1,000 takes 6). From `index.HNSW_MIN_VECTORS` on, the
-        index is an HNSW graph and FAISS finds the top `rank_depth` without reading every
-        vector; the rest score -inf (unranked)."""
-        if matrix is not None:
-            return matrix @ qv
-        k = min(self.rank_depth, vectors.ntotal)
-        scores = np.full(vectors.ntotal, -np.inf)
-        if k:
-            params = faiss.SearchParametersHNSW(efSearch=k)
-            sims, ids = vectors.search(qv.reshape(1, -1), k, params=params)
-            found = ids[0] >= 0
-            scores[ids[0][found]] = sims[0][found]
-        return scores
 
     def _neighbourhood(self, scores: np.ndarray) -> np.ndarray:
         """Each unit's mean score over itself and the units up to `NEIGHBOURS` away in

@@ -23,17 +23,9 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from rag import messages_nl as nl
-from rag.answer import Answer, Composer, RetrievedFragment
-from rag.embeddings import build_embedder
-from rag.index import (
-    IndexBusyError,
-    IndexMissingError,
-    IndexReport,
-    IndexUnreadableError,
-    SearchIndex,
-    build_index,
-    current_build,
-)
+from rag.answer import Answer, Composed, Composer, RetrievedFragment
+from rag.embeddings import as_embedder, build_embedder
+from rag.index import IndexBusyError, IndexReport, build_index
 from rag.lexicon import load_lexicon
 from rag.llm import (
     Deadline,
@@ -47,9 +39,11 @@ from rag.llm import (
     build_planner,
     build_rewriter,
 )
-from rag.retrieval import HybridRetriever, Retrieval, Verdict, VerdictThresholds
+from rag.retrieval import HybridRetriever, Retrieval, VerdictThresholds
 from rag.settings import Settings
+from rag.store import IndexMissingError, IndexUnreadableError, SearchIndex, current_build
 from rag.text import search_tokens
+from rag.types import AnswerMode, FallbackReason, Turn, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +70,6 @@ USAGE_TOTAL_KEYS = (
     "llm_answers",  # answers written by the LLM
     "llm_fallbacks",  # answers where the LLM failed or was rejected (extractive + note)
 )
-
-
-@dataclass
-class Turn:
-    """One question and answer of a conversation."""
-
-    question: str
-    answer: str
 
 
 @dataclass
@@ -127,7 +113,7 @@ class AnswerService:
         planner: QueryPlanner | None = None,
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or build_embedder(settings)
+        self.embedder = as_embedder(embedder) if embedder is not None else build_embedder(settings)
         self.composer: Composer = composer or build_composer(settings)
         self.rewriter = rewriter or build_rewriter(settings)
         self.planner = planner or build_planner(settings)
@@ -211,13 +197,13 @@ class AnswerService:
         with self._usage_lock:
             return dict(self._usage_totals)
 
-    def _count_usage(self, usage: Usage, mode: str, note: str | None) -> None:
+    def _count_usage(self, usage: Usage, composed: Composed) -> None:
         with self._usage_lock:
             for key, value in usage.items():
                 if key in self._usage_totals:
                     self._usage_totals[key] += value
-            self._usage_totals["llm_answers"] += mode == "llm"
-            self._usage_totals["llm_fallbacks"] += note == nl.LLM_UNAVAILABLE
+            self._usage_totals["llm_answers"] += composed.mode == AnswerMode.LLM
+            self._usage_totals["llm_fallbacks"] += composed.fallback is not None
 
     def standalone(
         self, question: str, history: list[Turn] | None, deadline: Deadline | None = None
@@ -352,7 +338,9 @@ class AnswerService:
         rewritten_at = time.perf_counter()
         retrieval = yield Step(partial(self._retrieve, question, queries))
         if retrieval is None or not retrieval.fragments:
-            text = nl.NO_EPISODES if retrieval is None or not self.index.chunks else nl.NOT_FOUND
+            index = self.index
+            empty = retrieval is None or index is None or not index.chunks
+            text = nl.NO_EPISODES if empty else nl.NOT_FOUND
             return _plain_answer(question, text, started)
         # "retrieve" is the follow-up rewrite plus the hybrid search; placing passages
         # inside the fragments (which also decides found / not found) counts as answering.
@@ -360,13 +348,13 @@ class AnswerService:
         if isinstance(self.composer, LLMComposer):
             composed = yield Step(
                 partial(self.composer.compose, retrieval, history, on_delta, deadline),
-                partial(self.composer.unavailable, retrieval, history),
+                partial(self.composer.unavailable, retrieval, history, FallbackReason.SKIPPED),
             )
         else:
             composed = yield Step(partial(self.composer.compose, retrieval, history, on_delta))
         done = time.perf_counter()
         usage = add_usage(usage, composed.usage)
-        self._count_usage(usage, composed.mode, composed.note)
+        self._count_usage(usage, composed)
         log.info(
             "answered mode=%s verdict=%s sim=%.3f citations=%d tokens=%d (prompt %d, "
             "completion %d) in %.0f ms",
@@ -401,7 +389,7 @@ class AnswerService:
                 "answer": (done - retrieved_at) * 1000,
                 "total": (done - started) * 1000,
             },
-            verdict=final_verdict(retrieval.verdict, composed.found).value,
+            verdict=final_verdict(retrieval.verdict, composed.found),
             search_query=retrieval.query,
             note=composed.note,
             usage=usage,
@@ -409,6 +397,7 @@ class AnswerService:
             verdict_score=retrieval.best_score,
             missing_quantity=retrieval.missing_quantity,
             support=composed.support,
+            fallback=composed.fallback,
         )
 
 
@@ -423,15 +412,11 @@ def final_verdict(retrieved: Verdict, answered: bool) -> Verdict:
 def _plain_answer(question: str, text: str, started: float) -> Answer:
     total = (time.perf_counter() - started) * 1000
     return Answer(
-        question,
-        text,
-        False,
-        "extractive",
-        [],
-        [],
-        {
-            "retrieve": total,
-            "answer": 0.0,
-            "total": total,
-        },
+        question=question,
+        text=text,
+        found=False,
+        mode=AnswerMode.EXTRACTIVE,
+        citations=[],
+        retrieved=[],
+        timings_ms={"retrieve": total, "answer": 0.0, "total": total},
     )

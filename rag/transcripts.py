@@ -75,6 +75,19 @@ class Episode:
         return deep_link(self.url, seconds)
 
 
+@dataclass
+class ParsedTranscript:
+    """What a format's parser reads from a file; `parse_file` makes it an `Episode`."""
+
+    id: str | None  # None: derived from the file name
+    title: str
+    url: str | None
+    tags: list[str]
+    words: list[tuple[int, int]]
+    word_times: list[float | None] = field(default_factory=list)
+    timestamped: bool = False
+
+
 def deep_link(url: str | None, seconds: float | None = None) -> str | None:
     """Episode URL, deep-linked to `seconds` (YouTube's `t=`) when both are known."""
     if not url or seconds is None:
@@ -142,7 +155,7 @@ def _word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
 
 
-def parse_markdown(text: str, path: Path) -> dict:
+def parse_markdown(text: str, path: Path) -> ParsedTranscript:
     """The sample's format: `# title`, `**Source:**`, `**Video ID:**`, `**Tags:**`,
     then `## Transcript` up to the next `---` or `##` heading."""
     first_line = text.lstrip().splitlines()[0] if text.strip() else ""
@@ -162,18 +175,12 @@ def parse_markdown(text: str, path: Path) -> dict:
     if video_id and not url:
         url = f"https://www.youtube.com/watch?v={video_id}"
     tags = [t.lstrip("#") for t in fields.get("tags", "").split() if t.lstrip("#")]
-    return {
-        "id": video_id,
-        "title": title,
-        "url": url,
-        "tags": tags,
-        "words": _word_spans(text, start, end),
-        "word_times": [],
-        "timestamped": False,
-    }
+    return ParsedTranscript(
+        id=video_id, title=title, url=url, tags=tags, words=_word_spans(text, start, end)
+    )
 
 
-def parse_plain(text: str, path: Path) -> dict:
+def parse_plain(text: str, path: Path) -> ParsedTranscript:
     """Plain text: an optional `# title` first line, then the transcript."""
     start = 0
     title = _title_from_name(path)
@@ -182,15 +189,13 @@ def parse_plain(text: str, path: Path) -> dict:
         title = lines[0][2:].strip() or title
         start = len(lines[0])
     video_id = _youtube_id(path.name)
-    return {
-        "id": video_id,
-        "title": title,
-        "url": f"https://www.youtube.com/watch?v={video_id}" if video_id else None,
-        "tags": [],
-        "words": _word_spans(text, start, len(text)),
-        "word_times": [],
-        "timestamped": False,
-    }
+    return ParsedTranscript(
+        id=video_id,
+        title=title,
+        url=f"https://www.youtube.com/watch?v={video_id}" if video_id else None,
+        tags=[],
+        words=_word_spans(text, start, len(text)),
+    )
 
 
 def _seconds(stamp: str) -> float:
@@ -222,7 +227,7 @@ def _cue_lines(text: str) -> Iterable[tuple[float, list[tuple[int, str]]]]:
         yield cue_start, lines
 
 
-def parse_cues(text: str, path: Path) -> dict:
+def parse_cues(text: str, path: Path) -> ParsedTranscript:
     """WebVTT or SRT: one start time per cue; YouTube's rolling repeats are dropped."""
     words: list[tuple[int, int]] = []
     times: list[float | None] = []
@@ -238,15 +243,15 @@ def parse_cues(text: str, path: Path) -> dict:
                 words.append((offset + m.start(), offset + m.end()))
                 times.append(start_time)
     video_id = _youtube_id(path.name)
-    return {
-        "id": video_id,
-        "title": _title_from_name(path),
-        "url": f"https://www.youtube.com/watch?v={video_id}" if video_id else None,
-        "tags": [],
-        "words": words,
-        "word_times": times,
-        "timestamped": True,
-    }
+    return ParsedTranscript(
+        id=video_id,
+        title=_title_from_name(path),
+        url=f"https://www.youtube.com/watch?v={video_id}" if video_id else None,
+        tags=[],
+        words=words,
+        word_times=times,
+        timestamped=True,
+    )
 
 
 def parse_file(path: Path, max_bytes: int | None = None, name: str | None = None) -> Episode:
@@ -261,15 +266,20 @@ def parse_file(path: Path, max_bytes: int | None = None, name: str | None = None
         parsed = parse_markdown(text, path)
     else:
         parsed = parse_plain(text, path)
-    if len(parsed["words"]) < MIN_TRANSCRIPT_WORDS:
-        raise TranscriptError("no_transcript", f"{len(parsed['words'])} words")
+    if len(parsed.words) < MIN_TRANSCRIPT_WORDS:
+        raise TranscriptError("no_transcript", f"{len(parsed.words)} words")
     source_file = name or path.name
     return Episode(
-        id=parsed["id"] or slugify(Path(source_file).stem),
+        id=parsed.id or slugify(Path(source_file).stem),
+        title=parsed.title,
+        url=parsed.url,
+        tags=parsed.tags,
         source_file=source_file,
         sha256=hashlib.sha256(data).hexdigest(),
         text=text,
-        **{k: v for k, v in parsed.items() if k != "id"},
+        words=parsed.words,
+        word_times=parsed.word_times,
+        timestamped=parsed.timestamped,
     )
 
 

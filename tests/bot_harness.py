@@ -1,20 +1,24 @@
-"""Run the real bot (`python -m bot`) as a subprocess against the Telegram emulator."""
+"""Run the real bot (`python -m bot`) as a subprocess against the Telegram emulator.
+
+Shared by the tests (imported as `bot_harness`, pytest puts tests/ on sys.path) and
+`python -m bench.bot_latency` (imported as `tests.bot_harness`): it imports no other
+module of tests/ at run time."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-try:  # works whether or not tests/ is a package
-    from tests.tg_emulator import SentMessage, TelegramEmulator
-except ImportError:  # pragma: no cover - depends on pytest's import mode
-    from tg_emulator import SentMessage, TelegramEmulator  # type: ignore[no-redef]
+if TYPE_CHECKING:  # annotations only: importable as `bot_harness` (pytest) and `tests.bot_harness`
+    from tg_emulator import SentMessage, TelegramEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 90.0
@@ -22,9 +26,9 @@ READY_TIMEOUT_S = 90.0
 
 def clean_environ() -> dict[str, str]:
     """os.environ without anything the bot's settings would read (keys, tokens, paths)."""
-    from rag.settings import Settings
+    from bot.settings import BotSettings
 
-    fields = {name.upper() for name in Settings.model_fields}
+    fields = {name.upper() for name in BotSettings.model_fields}
     return {
         key: value
         for key, value in os.environ.items()
@@ -138,6 +142,32 @@ def start_bot(env: dict[str, str], tg: TelegramEmulator, log_path: Path) -> BotP
     except AssertionError:
         bot.stop()
         raise
+
+
+@contextlib.contextmanager
+def running_bot(
+    tg: TelegramEmulator,
+    log_path: Path,
+    *,
+    transcripts: Path,
+    index: Path,
+    state: Path,
+    clean_exit: bool = True,
+    **settings: Any,
+) -> Iterator[BotProcess]:
+    """`python -m bot` polling `tg`, configured by `settings` (as environment variables) in
+    an environment without the developer's; stopped at the end of the block, which then
+    asserts that it exited cleanly (`clean_exit`)."""
+    env = bot_env(
+        clean_environ(), tg, transcripts=transcripts, index=index, state=state, **settings
+    )
+    process = start_bot(env, tg, log_path)
+    try:
+        yield process
+    finally:
+        code = process.stop()
+    if clean_exit:
+        assert code == 0, process.output()[-3000:]
 
 
 def reply_to(

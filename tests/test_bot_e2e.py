@@ -12,6 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import (
+    BotProcess,
+    ask,
+    copy_corpus,
+    reply_to,
+    running_bot,
+)
+from tg_emulator import SentMessage, TelegramEmulator
 
 from bot import messages as msg
 from bot.formatting import html_to_plain
@@ -19,29 +27,6 @@ from bot.handlers import MB
 from rag import messages_nl as nl
 from rag.service import AnswerService, Turn
 from rag.settings import Settings
-
-try:
-    from tests.bot_harness import (
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from tests.tg_emulator import SentMessage, TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import (  # type: ignore[no-redef]
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from tg_emulator import SentMessage, TelegramEmulator  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
 
@@ -57,12 +42,6 @@ TRANSCRIPT = (
 
 
 @pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
 def paths(sample_index: Settings, tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("bot-e2e")
     transcripts, index = copy_corpus(sample_index, base)
@@ -71,18 +50,16 @@ def paths(sample_index: Settings, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def bot(tg: TelegramEmulator, paths: dict[str, Path]) -> Iterator[BotProcess]:
-    env = bot_env(
-        clean_environ(),
+    with running_bot(
         tg,
+        paths["base"] / "bot.log",
         transcripts=paths["transcripts"],
         index=paths["index"],
         state=paths["state"],
         admin_user_ids=ADMIN,
         log_level="DEBUG",
-    )
-    process = start_bot(env, tg, paths["base"] / "bot.log")
-    yield process
-    assert process.stop() == 0, process.output()[-3000:]
+    ) as process:
+        yield process
 
 
 def body(message: SentMessage) -> str:

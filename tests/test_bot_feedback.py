@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from bot_harness import (
+    BotProcess,
+    ask,
+    copy_corpus,
+    reply_to,
+    running_bot,
+)
+from tg_emulator import SentMessage, TelegramEmulator
 
 from bot import messages as msg
 from bot.answering import MAX_QUESTION_CHARS
@@ -22,29 +30,6 @@ from bot.feedback import CommentRequest, PendingComments
 from bot.state import DB_NAME
 from rag.service import AnswerService
 from rag.settings import Settings
-
-try:
-    from tests.bot_harness import (
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from tests.tg_emulator import SentMessage, TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import (  # type: ignore[no-redef]
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from tg_emulator import SentMessage, TelegramEmulator  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
 
@@ -73,26 +58,18 @@ class Bot:
 
 
 @pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
 def bot(tg: TelegramEmulator, sample_index: Settings, tmp_path_factory) -> Iterator[Bot]:
     base = tmp_path_factory.mktemp("bot-feedback")
     transcripts, index = copy_corpus(sample_index, base)
-    env = bot_env(
-        clean_environ(),
+    with running_bot(
         tg,
+        base / "bot.log",
         transcripts=transcripts,
         index=index,
         state=base / "state",
         admin_user_ids=ADMIN,
-    )
-    running = Bot(base / "state", start_bot(env, tg, base / "bot.log"))
-    yield running
-    assert running.process.stop() == 0, running.process.output()[-3000:]
+    ) as process:
+        yield Bot(base / "state", process)
     assert tg.rejections() == []
 
 

@@ -6,6 +6,7 @@ import random
 import re
 
 import pytest
+from tg_emulator import HtmlParseError, parse_html, utf16_len
 
 from bot import messages as msg
 from bot.formatting import (
@@ -13,7 +14,6 @@ from bot.formatting import (
     EpisodeLine,
     answer_keyboard,
     escape,
-    format_time,
     html_to_plain,
     link,
     render_answer,
@@ -28,12 +28,7 @@ from bot.formatting import (
 from bot.state import StoredCitation
 from bot.stats import StatsSnapshot
 from rag.index import IndexReport
-from rag.transcripts import Skipped
-
-try:
-    from tests.tg_emulator import HtmlParseError, parse_html, utf16_len
-except ImportError:  # pragma: no cover
-    from tg_emulator import HtmlParseError, parse_html, utf16_len  # type: ignore[no-redef]
+from rag.transcripts import Skipped, format_moment
 
 TITLE = "Grok-3 daagt OpenAI uit + NYT omarmt AI | AI Report"
 URL = "https://www.youtube.com/watch?v=xDCa0xgymMY"
@@ -262,8 +257,8 @@ def test_stats_text() -> None:
 @pytest.mark.parametrize(
     ("seconds", "expected"), [(None, None), (0, "0:00"), (754.9, "12:34"), (3725, "1:02:05")]
 )
-def test_format_time(seconds, expected) -> None:
-    assert format_time(seconds) == expected
+def test_format_moment(seconds, expected) -> None:
+    assert format_moment(seconds) == expected
 
 
 def test_every_html_message_template_is_valid_telegram_html() -> None:

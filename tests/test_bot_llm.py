@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import BotProcess, ask, copy_corpus, running_bot
+from openai_server import OpenAIStubServer
 from telegram import Bot, Update
+from tg_emulator import SentMessage, TelegramEmulator, utf16_len
 
 from bot import messages as msg
 from bot.answering import LiveAnswer
@@ -22,22 +25,6 @@ from rag import messages_nl as nl
 from rag import prompts
 from rag.llm import leaks_prompt, parse_answer
 from rag.settings import Settings
-
-try:
-    from tests.bot_harness import BotProcess, ask, bot_env, clean_environ, copy_corpus, start_bot
-    from tests.openai_server import OpenAIStubServer
-    from tests.tg_emulator import SentMessage, TelegramEmulator, utf16_len
-except ImportError:  # pragma: no cover
-    from bot_harness import (  # type: ignore[no-redef]
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        start_bot,
-    )
-    from openai_server import OpenAIStubServer  # type: ignore[no-redef]
-    from tg_emulator import SentMessage, TelegramEmulator, utf16_len  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
 
@@ -99,12 +86,6 @@ def long_reply(paragraphs: int, cite: bool, words: list[str] | None = None) -> s
 
 
 @pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
 def stub() -> Iterator[OpenAIStubServer]:
     with OpenAIStubServer(api_key=KEY, retry_after=0.01) as server:
         yield server
@@ -116,9 +97,9 @@ def bot(
 ) -> Iterator[BotProcess]:
     base: Path = tmp_path_factory.mktemp("bot-llm")
     transcripts, index = copy_corpus(sample_index, base)
-    env = bot_env(
-        clean_environ(),
+    with running_bot(
         tg,
+        base / "bot.log",
         transcripts=transcripts,
         index=index,
         state=base / "state",
@@ -129,10 +110,8 @@ def bot(
         llm_timeout_s=TIMEOUT_S,
         llm_max_retries=0,
         llm_search_queries=0,  # these tests script one reply per answer
-    )
-    process = start_bot(env, tg, base / "bot.log")
-    yield process
-    assert process.stop() == 0, process.output()[-3000:]
+    ) as process:
+        yield process
 
 
 @pytest.fixture
@@ -279,20 +258,20 @@ def test_rejected_long_draft_is_replaced_and_its_extra_message_deleted(
     tg.assert_no_rejections()
 
 
-async def test_draft_is_deleted_when_composing_fails() -> None:
+async def test_draft_is_deleted_when_composing_fails(
+    emulator: TelegramEmulator, client: Bot
+) -> None:
     """In process, on an emulator of its own (the module's bot would answer the question)."""
-    with TelegramEmulator() as emulator:
-        async with Bot(emulator.token, base_url=emulator.base_url) as client:
-            question = Update.de_json(emulator.inject_private_message(GROQ), client).message
-            with pytest.raises(RuntimeError, match="service broke"):
-                async with LiveAnswer(question, interval=0.1) as live:
-                    hand_over = live.on_delta(asyncio.get_running_loop())
-                    await asyncio.to_thread(hand_over, "Een eerste <stuk> van het antwoord")
-                    await emulator.wait_for_message_async(question.chat_id)
-                    raise RuntimeError("the service broke")
-        [draft] = emulator.messages_in(question.chat_id, include_deleted=True)
-        assert draft.deleted and draft.text == "Een eerste <stuk> van het antwoord"
-        emulator.assert_no_rejections()
+    question = Update.de_json(emulator.inject_private_message(GROQ), client).message
+    with pytest.raises(RuntimeError, match="service broke"):
+        async with LiveAnswer(question, interval=0.1) as live:
+            hand_over = live.on_delta()
+            await asyncio.to_thread(hand_over, "Een eerste <stuk> van het antwoord")
+            await emulator.wait_for_message_async(question.chat_id)
+            raise RuntimeError("the service broke")
+    [draft] = emulator.messages_in(question.chat_id, include_deleted=True)
+    assert draft.deleted and draft.text == "Een eerste <stuk> van het antwoord"
+    emulator.assert_no_rejections()
 
 
 # ------------------------------------------------------------------------------ content

@@ -12,25 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import BotProcess, ask, copy_corpus, running_bot
+from tg_emulator import TelegramEmulator
 
 from bot import messages as msg
+from bot.settings import BotSettings
 from bot.state import DAY_S, DB_NAME, PURGE_INTERVAL_S, StateStore
 from rag.answer import Answer, Citation
 from rag.settings import Settings
-
-try:
-    from tests.bot_harness import BotProcess, ask, bot_env, clean_environ, copy_corpus, start_bot
-    from tests.tg_emulator import TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import (  # type: ignore[no-redef]
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        start_bot,
-    )
-    from tg_emulator import TelegramEmulator  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = -100123
@@ -143,21 +132,15 @@ def test_forget_user_deletes_their_private_chat_but_keeps_the_unlock(tmp_path: P
 
 
 def test_retention_setting_defaults_to_90_days_and_is_documented() -> None:
-    assert Settings(_env_file=None).state_retention_days == 90
-    assert Settings(_env_file=None, state_retention_days="7").state_retention_days == 7
+    assert BotSettings(_env_file=None).state_retention_days == 90
+    assert BotSettings(_env_file=None, state_retention_days="7").state_retention_days == 7
     with pytest.raises(ValueError):
-        Settings(_env_file=None, state_retention_days=0)
+        BotSettings(_env_file=None, state_retention_days=0)
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     assert "\nSTATE_RETENTION_DAYS=90\n" in example
 
 
 # ------------------------------------------------------------------------- the real bot
-
-
-@pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture(scope="module")
@@ -177,18 +160,16 @@ def bot(tg: TelegramEmulator, state_db: tuple[Path, Path]) -> Iterator[BotProces
     store.close()
     backdate(path, old, time.time() - 40 * DAY_S)
     backdate(path, recent, time.time() - 10 * DAY_S)
-    env = bot_env(
-        clean_environ(),
+    with running_bot(
         tg,
+        base / "bot.log",
         transcripts=base / "transcripts",
         index=base / "index",
         state=path.parent,
         subscriber_codes=CODE,
         state_retention_days=30,
-    )
-    process = start_bot(env, tg, base / "bot.log")
-    yield process
-    assert process.stop() == 0, process.output()[-3000:]
+    ) as process:
+        yield process
 
 
 @pytest.mark.slow

@@ -8,33 +8,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import (
+    ROOT,
+    BotProcess,
+    bot_env,
+    clean_environ,
+    copy_corpus,
+    reply_to,
+    running_bot,
+    start_bot,
+)
+from tg_emulator import SentMessage, TelegramEmulator
 
 from bot import messages as msg
 from rag.settings import Settings
 from rag.transcripts import parse_file
-
-try:
-    from tests.bot_harness import (
-        ROOT,
-        BotProcess,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from tests.tg_emulator import SentMessage, TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import (  # type: ignore[no-redef]
-        ROOT,
-        BotProcess,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from tg_emulator import SentMessage, TelegramEmulator  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +55,6 @@ def extra_transcript(sample: Path, words: int = 3000) -> str:
 
 
 @pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
 def paths(sample_index: Settings, tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("bot-reindex")
     transcripts, index = copy_corpus(sample_index, base)
@@ -84,17 +66,16 @@ def paths(sample_index: Settings, tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def bot(tg: TelegramEmulator, paths: dict[str, Path]) -> Iterator[BotProcess]:
-    env = bot_env(
-        clean_environ(),
+    with running_bot(
         tg,
+        paths["base"] / "bot.log",
         transcripts=paths["transcripts"],
         index=paths["index"],
         state=paths["base"] / "state",
+        clean_exit=False,
         admin_user_ids=f"{ADMIN},5152",
-    )
-    process = start_bot(env, tg, paths["base"] / "bot.log")
-    yield process
-    process.stop()
+    ) as process:
+        yield process
 
 
 def answered_questions(count: int) -> list[tuple[str, str]]:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import ask, bot_env, clean_environ, copy_corpus, start_bot
+from tg_emulator import TelegramEmulator
 
 from bot import messages as msg
 from rag.service import AnswerService, Turn
 from rag.settings import Settings
-
-try:
-    from tests.bot_harness import ask, bot_env, clean_environ, copy_corpus, start_bot
-    from tests.tg_emulator import TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import ask, bot_env, clean_environ, copy_corpus, start_bot  # type: ignore
-    from tg_emulator import TelegramEmulator  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
 
@@ -27,12 +21,6 @@ LISTED = 2003
 CODE = "nieuwsbrief-2025"
 GROQ = "Wat zei Rick Lamers over Groq?"
 FOLLOW_UP = "en wat vindt hij van Europa?"
-
-
-@pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from bot_harness import ROOT, clean_environ
 from pydantic import SecretStr
 
 from bot.logs import REDACTED, RedactingFilter, bot_secrets, install_excepthooks
-
-try:
-    from tests.bot_harness import ROOT, clean_environ
-except ImportError:  # pragma: no cover
-    from bot_harness import ROOT, clean_environ  # type: ignore[no-redef]
 
 TOKEN = "1234567890:AAEsecretSECRETsecretSECRETsecret_-42"
 SECRET_HALF = TOKEN.partition(":")[2]

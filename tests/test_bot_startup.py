@@ -7,11 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-try:
-    from tests.bot_harness import ROOT, clean_environ
-except ImportError:  # pragma: no cover
-    from bot_harness import ROOT, clean_environ  # type: ignore[no-redef]
+from bot_harness import ROOT, clean_environ
 
 
 def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:

@@ -12,13 +12,13 @@ from bot import messages as msg
 from bot.access import AccessPolicy, code_fingerprint
 from bot.examples import example_questions, topics
 from bot.logs import REDACTED, RedactingFilter, token_secrets
+from bot.settings import BotSettings
 from bot.startup import StartupError, bot_token, file_base_url, webhook_config
 from bot.state import KEEP_ANSWERS_PER_CHAT, StateStore
 from bot.stats import Stats, percentile
 from bot.uploads import sanitize_filename, save_transcript
 from rag.answer import Answer, Citation
 from rag.service import Turn
-from rag.settings import Settings
 from rag.transcripts import TranscriptError
 
 TOKEN = "1234567890:AAEabcdefghijklmnopqrstuvwxyz_-0123"
@@ -28,8 +28,8 @@ TRANSCRIPT = (
 )
 
 
-def settings(**values) -> Settings:
-    return Settings(_env_file=None, **values)
+def settings(**values) -> BotSettings:
+    return BotSettings(_env_file=None, **values)
 
 
 def answer(question: str, text: str, citations: int = 1) -> Answer:

@@ -11,22 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import BotProcess, reply_to, running_bot
+from tg_emulator import SentMessage, TelegramEmulator
 
 from bot import messages as msg
 from bot.uploads import BACKUP_DIR
-
-try:
-    from tests.bot_harness import BotProcess, bot_env, clean_environ, reply_to, start_bot
-    from tests.tg_emulator import SentMessage, TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import (  # type: ignore[no-redef]
-        BotProcess,
-        bot_env,
-        clean_environ,
-        reply_to,
-        start_bot,
-    )
-    from tg_emulator import SentMessage, TelegramEmulator  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +27,6 @@ def episode_md(title: str, words: int, video_id: str | None = None) -> bytes:
     header = f"# {title}\n\n" + (f"**Video ID:** {video_id}\n\n" if video_id else "")
     body = " ".join(f"woord{i}" for i in range(words))
     return f"{header}## Transcript\n\n{body}\n".encode()
-
-
-@pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +42,15 @@ def folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def bot(tg: TelegramEmulator, folder: Path) -> Iterator[BotProcess]:
     base = folder.parent
-    env = bot_env(
-        clean_environ(),
+    with running_bot(
         tg,
+        base / "bot.log",
         transcripts=folder,
         index=base / "index",
         state=base / "state",
         admin_user_ids=ADMIN,
-    )
-    process = start_bot(env, tg, base / "bot.log")
-    yield process
-    assert process.stop() == 0, process.output()[-3000:]
+    ) as process:
+        yield process
 
 
 def upload(tg: TelegramEmulator, name: str, data: bytes) -> SentMessage:

@@ -11,16 +11,26 @@ from __future__ import annotations
 import re
 import struct
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import (
+    BotProcess,
+    ask,
+    copy_corpus,
+    reply_to,
+    running_bot,
+)
+from openai_server import DEFAULT_TRANSCRIPTION_MODEL, OpenAIStubServer
 from pydantic import SecretStr
 from telegram import Bot, Update
+from tg_emulator import DEFAULT_GROUP_ID, SentMessage, TelegramEmulator
 
 from bot import messages as msg
 from bot.formatting import escape, html_to_plain, shorten
 from bot.handlers import MB
+from bot.settings import BotSettings
 from bot.voice import (
     MAX_HEARD_CHARS,
     PROMPT_LEAD,
@@ -31,38 +41,6 @@ from bot.voice import (
 )
 from rag.service import AnswerService, Turn
 from rag.settings import Settings
-
-try:
-    from tests.bot_harness import (
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from tests.openai_server import DEFAULT_TRANSCRIPTION_MODEL, OpenAIStubServer
-    from tests.tg_emulator import DEFAULT_GROUP_ID, SentMessage, TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import (  # type: ignore[no-redef]
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from openai_server import (  # type: ignore[no-redef]
-        DEFAULT_TRANSCRIPTION_MODEL,
-        OpenAIStubServer,
-    )
-    from tg_emulator import (  # type: ignore[no-redef]
-        DEFAULT_GROUP_ID,
-        SentMessage,
-        TelegramEmulator,
-    )
 
 pytestmark = pytest.mark.slow
 
@@ -81,12 +59,6 @@ MAX_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
 def stub() -> Iterator[OpenAIStubServer]:
     with OpenAIStubServer(api_key=KEY, retry_after=0.01) as server:
         yield server
@@ -98,9 +70,9 @@ def bot(
 ) -> Iterator[BotProcess]:
     base: Path = tmp_path_factory.mktemp("bot-voice")
     transcripts, index = copy_corpus(sample_index, base)
-    env = bot_env(
-        clean_environ(),
+    with running_bot(
         tg,
+        base / "bot.log",
         transcripts=transcripts,
         index=index,
         state=base / "state",
@@ -112,10 +84,8 @@ def bot(
         stt_max_seconds=MAX_SECONDS,
         llm_workers=1,
         log_level="DEBUG",
-    )
-    process = start_bot(env, tg, base / "bot.log")
-    yield process
-    assert process.stop() == 0, process.output()[-3000:]
+    ) as process:
+        yield process
     output = process.output()
     assert KEY not in output and tg.token not in output
     assert "Traceback" not in output
@@ -172,7 +142,7 @@ def test_a_voice_note_is_transcribed_and_answered_with_sources(
     assert request.body["language"] == "nl"
     prompt = request.body["prompt"]
     assert prompt.startswith(PROMPT_LEAD) and "Anthropic" in prompt and "NotebookLM" in prompt
-    assert prompt == transcription_prompt(Settings(_env_file=None))
+    assert prompt == transcription_prompt(BotSettings(_env_file=None))
 
     assert reply.parse_mode == "HTML"
     assert reply.text.startswith(heard(GROQ) + "\n\n")
@@ -473,7 +443,7 @@ def test_stats_count_voice_questions_failures_and_seconds(
 
 def test_the_endpoint_defaults_to_the_llms_and_is_never_mixed() -> None:
     llm = {"openai_base_url": "https://api.groq.com/openai/v1", "openai_api_key": "gsk_llm"}
-    inherited = Settings(_env_file=None, **llm)
+    inherited = BotSettings(_env_file=None, **llm)
     assert inherited.stt_enabled and inherited.stt_endpoint[0] == llm["openai_base_url"]
     assert inherited.stt_endpoint[1].get_secret_value() == "gsk_llm"
     assert (inherited.stt_model, inherited.stt_language, inherited.stt_max_seconds) == (
@@ -482,27 +452,15 @@ def test_the_endpoint_defaults_to_the_llms_and_is_never_mixed() -> None:
         120,
     )
     # A key of its own (OpenAI's Whisper next to an LLM elsewhere): the LLM's URL is not used.
-    own = Settings(_env_file=None, stt_api_key="sk-openai", **llm)
+    own = BotSettings(_env_file=None, stt_api_key="sk-openai", **llm)
     assert own.stt_endpoint == (None, SecretStr("sk-openai"))
-    assert not Settings(_env_file=None).stt_enabled
-    assert not Settings(_env_file=None, stt_model="", **llm).stt_enabled
-    assert Settings(_env_file=None, stt_base_url="http://localhost:8000/v1").stt_enabled
+    assert not BotSettings(_env_file=None).stt_enabled
+    assert not BotSettings(_env_file=None, stt_model="", **llm).stt_enabled
+    assert BotSettings(_env_file=None, stt_base_url="http://localhost:8000/v1").stt_enabled
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     for line in ("STT_BASE_URL=", "STT_API_KEY=", "STT_MODEL=whisper-1", "STT_LANGUAGE=nl"):
         assert f"\n{line}\n" in example
     assert "\nSTT_MAX_SECONDS=120\n" in example and "\nSTT_TIMEOUT_S=30\n" in example
-
-
-@pytest.fixture
-def emulator() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def client(emulator: TelegramEmulator) -> AsyncIterator[Bot]:
-    async with Bot(emulator.token, base_url=emulator.base_url) as bot:
-        yield bot
 
 
 async def test_which_voice_notes_the_bot_takes(emulator: TelegramEmulator, client: Bot) -> None:

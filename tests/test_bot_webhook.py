@@ -10,15 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bot_harness import BotProcess, bot_env, clean_environ, copy_corpus, reply_to
+from tg_emulator import TelegramEmulator
 
 from rag.settings import Settings
-
-try:
-    from tests.bot_harness import BotProcess, bot_env, clean_environ, copy_corpus, reply_to
-    from tests.tg_emulator import TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import BotProcess, bot_env, clean_environ, copy_corpus, reply_to  # type: ignore
-    from tg_emulator import TelegramEmulator  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +24,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture(scope="module")

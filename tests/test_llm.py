@@ -25,10 +25,11 @@ from rag import messages_nl as nl
 from rag import prompts
 from rag.evaluation import format_report, load_items, run_eval
 from rag.llm import draft_text, leaks_prompt, parse_answer, parse_queries
-from rag.service import AnswerService, Turn, standalone_query
+from rag.service import AnswerService, standalone_query
 from rag.support import SUPPORTED
 from rag.text import clean_caption
 from rag.transcripts import quote_in_source, read_source_text
+from rag.types import FallbackReason, Turn
 
 KEY = "sk-test-5ecr3t-do-not-log"
 SOURCE = read_source_text(SAMPLE)
@@ -216,6 +217,7 @@ def test_an_answer_with_no_supported_cited_claim_falls_back(server, llm_service,
     server.script([f"{INVENTED} [1]. Het bedrijf verdubbelt daarmee zijn omzet in 2027 [2]."])
     composed = llm_service.composer.compose(asml_retrieval)
     assert composed.mode == "extractive" and composed.note == nl.LLM_UNAVAILABLE
+    assert composed.fallback is FallbackReason.REJECTED
     assert composed.text.startswith(nl.EXTRACTIVE_FOUND_INTRO) and "Arizona" not in composed.text
     assert [s.supported for s in composed.support] == [False, False]
     check_quotes(composed.citations)
@@ -293,6 +295,7 @@ def test_unsupported_answers_fall_back_to_extractive(server, llm_service, asml_r
     deltas: list[str] = []
     composed = llm_service.composer.compose(asml_retrieval, None, deltas.append)
     assert composed.mode == "extractive" and composed.note == nl.LLM_UNAVAILABLE
+    assert composed.fallback is FallbackReason.REJECTED
     assert composed.found and composed.citations
     assert composed.text.startswith(nl.EXTRACTIVE_FOUND_INTRO)
     assert not deltas or deltas[-1] == composed.text  # the draft is replaced
@@ -304,6 +307,7 @@ def test_a_leaking_stream_shows_no_draft_of_the_prompt(server, llm_service, asml
     deltas: list[str] = []
     composed = llm_service.composer.compose(asml_retrieval, None, deltas.append)
     assert composed.mode == "extractive" and composed.note == nl.LLM_UNAVAILABLE
+    assert composed.fallback is FallbackReason.REJECTED
     assert deltas[-1] == composed.text
     assert not any(leaks_prompt(d) for d in deltas)
 
@@ -496,6 +500,7 @@ def test_failures_end_in_the_extractive_answer_with_note(
     deltas: list[str] = []
     composed = svc.composer.compose(asml_retrieval, None, deltas.append if stream else None)
     assert composed.mode == "extractive" and composed.note == nl.LLM_UNAVAILABLE
+    assert composed.fallback is FallbackReason.FAILED
     assert composed.found and composed.text.startswith(nl.EXTRACTIVE_FOUND_INTRO)
     check_quotes(composed.citations)
     if deltas:  # a stream that broke halfway: the draft is replaced by the extractive text
@@ -513,7 +518,7 @@ def test_service_answer_on_failure_keeps_the_json_contract(server, llm_service):
     answer = llm_service.ask(ASML)
     data = answer.to_json()
     assert data["mode"] == "extractive" and data["found"] and data["citations"]
-    assert answer.note == nl.LLM_UNAVAILABLE
+    assert answer.note == nl.LLM_UNAVAILABLE and answer.fallback is FallbackReason.FAILED
     check_quotes(answer)
 
 

@@ -34,31 +34,17 @@ from langchain_openai.chat_models.base import (
     OpenAIRateLimitError,
     OpenAITimeoutError,
 )
-
-try:  # tests/ may or may not become a package
-    from tests.openai_server import (
-        DEFAULT_CHAT_MODEL,
-        DEFAULT_EMBEDDING_MODEL,
-        DEFAULT_TRANSCRIPT,
-        DEFAULT_TRANSCRIPTION_MODEL,
-        REDACTED,
-        OpenAIStubServer,
-        count_tokens,
-        embed_text,
-        split_pieces,
-    )
-except ImportError:
-    from openai_server import (  # type: ignore[no-redef]
-        DEFAULT_CHAT_MODEL,
-        DEFAULT_EMBEDDING_MODEL,
-        DEFAULT_TRANSCRIPT,
-        DEFAULT_TRANSCRIPTION_MODEL,
-        REDACTED,
-        OpenAIStubServer,
-        count_tokens,
-        embed_text,
-        split_pieces,
-    )
+from openai_server import (
+    DEFAULT_CHAT_MODEL,
+    DEFAULT_EMBEDDING_MODEL,
+    DEFAULT_TRANSCRIPT,
+    DEFAULT_TRANSCRIPTION_MODEL,
+    REDACTED,
+    OpenAIStubServer,
+    count_tokens,
+    embed_text,
+    split_pieces,
+)
 
 API_KEY = "test-key"
 DIM = 32

@@ -7,28 +7,24 @@ Dutch, names spelled right. The LLM pipeline itself is tested in `tests/test_llm
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from conftest import DEV_SET, SAMPLE
 
 from rag.answer import Answer, SentenceSupport
-from rag.evaluation import EvalItem, ItemResult, format_report, summarise
+from rag.evaluation import EvalItem, ItemResult, format_report, load_items, summarise
 from rag.support import SUPPORTED, SupportScorer, is_supported, sentences
 from rag.transcripts import read_source_text
 
 SOURCE = read_source_text(SAMPLE)
-ITEMS = {
-    raw["id"]: raw for raw in map(json.loads, DEV_SET.read_text(encoding="utf-8").splitlines())
-}
+ITEMS = {item.id: item for item in load_items(DEV_SET)}
 scorer = SupportScorer()
 
 
 def window(item_id: str, chars: int = 1200) -> str:
     """About 400 words of the sample around the evidence of a dev item."""
     item = ITEMS[item_id]
-    start = item["offset"][0]
-    return SOURCE[max(0, start - chars) : start + len(item["evidence"][0]) + chars]
+    start = item.offsets[0]
+    return SOURCE[max(0, start - chars) : start + len(item.evidence[0]) + chars]
 
 
 def score(sentence: str, *item_ids: str) -> float | None:
@@ -72,7 +68,7 @@ def test_a_paraphrase_is_supported_by_its_own_fragment_only(item_id, sentence):
     )
     # Cited against another part of the episode, most of its content words are absent.
     for other, _ in PARAPHRASES:
-        if abs(ITEMS[other]["offset"][0] - ITEMS[item_id]["offset"][0]) > 3000:  # no overlap
+        if abs(ITEMS[other].offsets[0] - ITEMS[item_id].offsets[0]) > 3000:  # no overlap
             assert score(sentence, other) < SUPPORTED, other
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -27,35 +26,25 @@ from telegram.error import (
     RetryAfter,
 )
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
-
-try:  # works whether or not tests/ is a package
-    from tests.tg_emulator import (
-        DEFAULT_GROUP_ID,
-        DEFAULT_USER_ID,
-        TelegramEmulator,
-        parse_html,
-        utf16_len,
-    )
-except ImportError:  # pragma: no cover - depends on pytest's import mode
-    from tg_emulator import (  # type: ignore[no-redef]
-        DEFAULT_GROUP_ID,
-        DEFAULT_USER_ID,
-        TelegramEmulator,
-        parse_html,
-        utf16_len,
-    )
+from tg_emulator import (
+    DEFAULT_GROUP_ID,
+    DEFAULT_USER_ID,
+    TelegramEmulator,
+    parse_html,
+    utf16_len,
+)
 
 
 @pytest.fixture
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
+def tg(emulator: TelegramEmulator) -> TelegramEmulator:
+    """A fresh emulator for each test (conftest's `emulator`)."""
+    return emulator
 
 
 @pytest.fixture
-async def bot(tg: TelegramEmulator) -> AsyncIterator[Bot]:
-    async with Bot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url) as client:
-        yield client
+def bot(client: Bot) -> Bot:
+    """A python-telegram-bot client on it (conftest's `client`)."""
+    return client
 
 
 @pytest.fixture

