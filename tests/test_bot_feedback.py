@@ -87,7 +87,7 @@ def press(tg: TelegramEmulator, chat_id: int, message_id: int, data: str, user_i
     """Press a button; the text of the bot's answer to the callback query."""
     update = tg.inject_callback_query(chat_id, message_id, data, user_id=user_id)
     query = update["callback_query"]["id"]
-    return tg.wait_for(lambda: tg.callback_answers(query), timeout=10)[0].text
+    return tg.wait_for(lambda: tg.callback_answers(query), timeout=30)[0].text
 
 
 def vote_down(tg: TelegramEmulator, answer: SentMessage, user_id: int) -> SentMessage:
@@ -105,7 +105,7 @@ def vote_down(tg: TelegramEmulator, answer: SentMessage, user_id: int) -> SentMe
             and m.message_id not in before
             and (m.text or "").startswith("Jammer")
         ),
-        timeout=10,
+        timeout=30,
     )
 
 
@@ -132,7 +132,7 @@ def replies(tg: TelegramEmulator, update: dict) -> list[SentMessage]:
 def button_removed(tg: TelegramEmulator, prompt: SentMessage) -> SentMessage:
     return tg.wait_for(
         lambda: (m := tg.get_message(prompt.chat_id, prompt.message_id)).callback_data == [] and m,
-        timeout=10,
+        timeout=30,
     )
 
 
@@ -178,7 +178,7 @@ def test_skipping_by_button_or_by_word(tg: TelegramEmulator, bot: Bot) -> None:
         SKIPPER, prompt.message_id, data, user_id=SKIPPER, check_button=False
     )
     query = update["callback_query"]["id"]
-    assert tg.wait_for(lambda: tg.callback_answers(query), timeout=10)[0].text == (
+    assert tg.wait_for(lambda: tg.callback_answers(query), timeout=30)[0].text == (
         msg.FEEDBACK_SKIP_NOT_PENDING
     )
 
