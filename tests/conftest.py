@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from bot_harness import clean_environ
+from openai_server import OpenAIStubServer
 from telegram import Bot
 from tg_emulator import TelegramEmulator
 
@@ -100,3 +101,11 @@ def write_md_episode(
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture(scope="module")
+def openai_stub(request: pytest.FixtureRequest) -> Iterator[OpenAIStubServer]:
+    """The local OpenAI-compatible server for one test module, keyed with the module's
+    `KEY` (each module checks that its own key never reaches a log)."""
+    with OpenAIStubServer(api_key=request.module.KEY, retry_after=0.01) as server:
+        yield server

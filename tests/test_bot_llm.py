@@ -86,14 +86,8 @@ def long_reply(paragraphs: int, cite: bool, words: list[str] | None = None) -> s
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[OpenAIStubServer]:
-    with OpenAIStubServer(api_key=KEY, retry_after=0.01) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def bot(
-    tg: TelegramEmulator, stub: OpenAIStubServer, sample_index: Settings, tmp_path_factory
+    tg: TelegramEmulator, openai_stub: OpenAIStubServer, sample_index: Settings, tmp_path_factory
 ) -> Iterator[BotProcess]:
     base: Path = tmp_path_factory.mktemp("bot-llm")
     transcripts, index = copy_corpus(sample_index, base)
@@ -104,7 +98,7 @@ def bot(
         index=index,
         state=base / "state",
         admin_user_ids=ADMIN,
-        openai_base_url=stub.base_url,
+        openai_base_url=openai_stub.base_url,
         openai_api_key=KEY,
         llm_model="gpt-4.1-mini",
         llm_timeout_s=TIMEOUT_S,
@@ -115,12 +109,12 @@ def bot(
 
 
 @pytest.fixture
-def llm(stub: OpenAIStubServer, bot: BotProcess) -> Iterator[OpenAIStubServer]:
+def llm(openai_stub: OpenAIStubServer, bot: BotProcess) -> Iterator[OpenAIStubServer]:
     """The stub, reset, answering every chat request with a reply citing given fragments."""
-    stub.reset()
-    stub.set_responder(cited_reply)
-    yield stub
-    stub.reset()
+    openai_stub.reset()
+    openai_stub.set_responder(cited_reply)
+    yield openai_stub
+    openai_stub.reset()
 
 
 def answer_in(tg: TelegramEmulator, bot: BotProcess, question: str, chat: int) -> list[SentMessage]:

@@ -59,14 +59,8 @@ MAX_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
-def stub() -> Iterator[OpenAIStubServer]:
-    with OpenAIStubServer(api_key=KEY, retry_after=0.01) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def bot(
-    tg: TelegramEmulator, stub: OpenAIStubServer, sample_index: Settings, tmp_path_factory
+    tg: TelegramEmulator, openai_stub: OpenAIStubServer, sample_index: Settings, tmp_path_factory
 ) -> Iterator[BotProcess]:
     base: Path = tmp_path_factory.mktemp("bot-voice")
     transcripts, index = copy_corpus(sample_index, base)
@@ -78,7 +72,7 @@ def bot(
         state=base / "state",
         admin_user_ids=ADMIN,
         allowed_user_ids=",".join(str(u) for u in USERS),
-        stt_base_url=stub.base_url,
+        stt_base_url=openai_stub.base_url,
         stt_api_key=KEY,
         stt_timeout_s=TIMEOUT_S,
         stt_max_seconds=MAX_SECONDS,
@@ -93,13 +87,13 @@ def bot(
 
 @pytest.fixture
 def stt(
-    stub: OpenAIStubServer, bot: BotProcess, tg: TelegramEmulator
+    openai_stub: OpenAIStubServer, bot: BotProcess, tg: TelegramEmulator
 ) -> Iterator[OpenAIStubServer]:
     """The stub, reset; afterwards every message the bot sent was valid HTML."""
-    stub.reset()
-    yield stub
+    openai_stub.reset()
+    yield openai_stub
     tg.assert_no_rejections()
-    assert stub.errors == []
+    assert openai_stub.errors == []
 
 
 def voice(tg: TelegramEmulator, user: int, **kwargs) -> dict:

@@ -60,7 +60,7 @@ PARAPHRASE_B = "Hoe staat het met GPT-NL, het Nederlandse taalmodel?"
 INFO = "Donderdag 12 juni om 20:00 uur, de link volgt in de nieuwsbrief."
 OWNER_QUESTIONS = ["Wat vinden jullie van robots in de zorg?", "Hoe werkt quantisatie?"]
 RECORDING = "https://www.youtube.com/watch?v=webinar1&t=5"
-LLM_KEY = "sk-webinar-cli-test"
+KEY = "sk-webinar-cli-test"
 USERS = [ADMIN, ASKER, FULL, OWNER, STRANGER, GPT_NL_A, GPT_NL_B, HASTY, BUTTONER, PRESSER]
 USERS += [BLOCKED]
 
@@ -353,12 +353,6 @@ def test_cli_export_and_list_without_a_telegram_token(bot: Bot) -> None:
         assert not any(str(abs(u)) in output for u in USERS + [GROUP])
 
 
-@pytest.fixture(scope="module")
-def stub() -> Iterator[OpenAIStubServer]:
-    with OpenAIStubServer(api_key=LLM_KEY, retry_after=0.01) as server:
-        yield server
-
-
 def summaries(body: dict) -> str:
     """The stub model: one line per group it was given, naming the GPT-NL group."""
     content = body["messages"][-1]["content"]
@@ -372,14 +366,14 @@ def summaries(body: dict) -> str:
 
 
 def test_cli_export_with_an_llm_heads_groups_with_a_summary(
-    bot: Bot, stub: OpenAIStubServer
+    bot: Bot, openai_stub: OpenAIStubServer
 ) -> None:
-    llm = {"openai_base_url": stub.base_url, "openai_api_key": LLM_KEY, "llm_max_retries": "0"}
-    stub.reset()
-    stub.script(summaries)
+    llm = {"openai_base_url": openai_stub.base_url, "openai_api_key": KEY, "llm_max_retries": "0"}
+    openai_stub.reset()
+    openai_stub.script(summaries)
     markdown = run_cli(bot, "export", **llm)
     assert markdown.returncode == 0, markdown.stderr
-    [request] = stub.requests_to("/v1/chat/completions")  # one request for the export
+    [request] = openai_stub.requests_to("/v1/chat/completions")  # one request for the export
     assert PARAPHRASE_A in request.text and PARAPHRASE_B in request.text
     section = group_of(markdown.stdout, PARAPHRASE_A)
     assert section.split("\n", 1)[0].endswith(". Samenvatting over GPT-NL")
@@ -392,17 +386,17 @@ def test_cli_export_with_an_llm_heads_groups_with_a_summary(
     paraphrases = [r for r in rows if r["formulering"] in (PARAPHRASE_A, PARAPHRASE_B)]
     assert [r["samenvatting"] for r in paraphrases] == ["Samenvatting over GPT-NL"] * 2
 
-    stub.reset()
-    stub.set_behaviour("500")  # the provider fails: the representative wording heads it
+    openai_stub.reset()
+    openai_stub.set_behaviour("500")  # the provider fails: the representative wording heads it
     failed = run_cli(bot, "export", **llm)
     assert failed.returncode == 0, failed.stderr
-    assert len(stub.requests_to("/v1/chat/completions")) == 1
+    assert len(openai_stub.requests_to("/v1/chat/completions")) == 1
     section = group_of(failed.stdout, PARAPHRASE_A)
     heading = section.split("\n", 1)[0]
     assert PARAPHRASE_A in heading or PARAPHRASE_B in heading
     assert "Samenvatting over" not in failed.stdout and msg.WEBINAR_SUMMARY_NOTE not in section
     assert "summaries failed" in failed.stderr
-    stub.reset()
+    openai_stub.reset()
 
 
 def test_restart_keeps_questions_and_info(tg: TelegramEmulator, bot: Bot) -> None:
@@ -470,7 +464,7 @@ def test_closing_the_round_thanks_each_asker_once_and_archives(
 
 
 def test_webinarvragen_with_an_llm_heads_groups_with_a_summary(
-    sample_index: Settings, stub: OpenAIStubServer, tmp_path_factory
+    sample_index: Settings, openai_stub: OpenAIStubServer, tmp_path_factory
 ) -> None:
     """A second bot, with the stub as its LLM: the summary request goes through the bot's
     LLM workers, and a failing provider leaves the representative wording."""
@@ -481,8 +475,8 @@ def test_webinarvragen_with_an_llm_heads_groups_with_a_summary(
     store.add_webinar_question(GPT_NL_B, GPT_NL_B, PARAPHRASE_B)
     store.add_webinar_question(ASKER, ASKER, UNANSWERABLE)
     store.close()
-    stub.reset()
-    stub.script(summaries)
+    openai_stub.reset()
+    openai_stub.script(summaries)
     with TelegramEmulator() as tg:
         env = bot_env(
             clean_environ(),
@@ -491,14 +485,14 @@ def test_webinarvragen_with_an_llm_heads_groups_with_a_summary(
             index=index,
             state=base / "state",
             admin_user_ids=ADMIN,
-            openai_base_url=stub.base_url,
-            openai_api_key=LLM_KEY,
+            openai_base_url=openai_stub.base_url,
+            openai_api_key=KEY,
             llm_max_retries=0,
         )
         process = start_bot(env, tg, base / "bot.log")
         try:
             document = export_document(tg)
-            [request] = stub.requests_to("/v1/chat/completions")
+            [request] = openai_stub.requests_to("/v1/chat/completions")
             assert PARAPHRASE_A in request.text and UNANSWERABLE not in request.text
             section = group_of(document, PARAPHRASE_A)
             assert section.split("\n", 1)[0] == "1. Samenvatting over GPT-NL"
@@ -507,15 +501,15 @@ def test_webinarvragen_with_an_llm_heads_groups_with_a_summary(
             [summary] = [t for t in sent if t.startswith("Webinarvragen")]
             assert "1. Samenvatting over GPT-NL (2 personen" in summary
 
-            stub.reset()
-            stub.set_behaviour("500")
+            openai_stub.reset()
+            openai_stub.set_behaviour("500")
             document = export_document(tg)
-            assert len(stub.requests_to("/v1/chat/completions")) == 1
+            assert len(openai_stub.requests_to("/v1/chat/completions")) == 1
             heading = group_of(document, PARAPHRASE_A).split("\n", 1)[0]
             assert heading in (f"1. {PARAPHRASE_A}", f"1. {PARAPHRASE_B}")
             assert "Samenvatting over" not in document
         finally:
             assert process.stop() == 0, process.output()[-3000:]
-            stub.reset()
+            openai_stub.reset()
     assert "webinar group summaries failed" in process.output()
-    assert LLM_KEY not in process.output()
+    assert KEY not in process.output()

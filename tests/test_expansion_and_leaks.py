@@ -2,7 +2,7 @@
 
 Expansion is checked against the brute-force definition it replaced, on the sample
 episode's vocabulary and on a synthetic 30k-term one. Leaks run through the real
-composer against the local OpenAI-compatible stub server.
+composer against the local OpenAI-compatible openai_stub server.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import time
 
 import pytest
 from conftest import DEV_SET, SAMPLE
-from openai_server import OpenAIStubServer
 from pydantic import SecretStr
 
 from rag import messages_nl as nl
@@ -206,17 +205,11 @@ def test_answers_and_transcripts_are_not_leaks():
 
 
 @pytest.fixture(scope="module")
-def stub():
-    with OpenAIStubServer(api_key=KEY, retry_after=0.01) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def llm_service(sample_index, service, stub) -> AnswerService:
+def llm_service(sample_index, service, openai_stub) -> AnswerService:
     settings = sample_index.model_copy(
         update={
             "openai_api_key": SecretStr(KEY),
-            "openai_base_url": stub.base_url,
+            "openai_base_url": openai_stub.base_url,
             "llm_timeout_s": 3.0,
             "llm_max_retries": 1,
             "llm_search_queries": 0,
@@ -237,10 +230,10 @@ def asml_retrieval(llm_service):
 @pytest.mark.parametrize("separator", SEPARATORS.values(), ids=SEPARATORS.keys())
 @pytest.mark.parametrize("streamed", [False, True], ids=["invoke", "stream"])
 def test_a_disguised_leak_falls_back_to_the_extractive_answer(
-    stub, llm_service, asml_retrieval, separator, streamed
+    openai_stub, llm_service, asml_retrieval, separator, streamed
 ):
-    stub.reset()
-    stub.script([disguised_prompt(separator)])
+    openai_stub.reset()
+    openai_stub.script([disguised_prompt(separator)])
     deltas: list[str] = []
     on_delta = deltas.append if streamed else None
     composed = llm_service.composer.compose(asml_retrieval, None, on_delta)
@@ -251,9 +244,9 @@ def test_a_disguised_leak_falls_back_to_the_extractive_answer(
     assert not deltas or deltas[-1] == composed.text
 
 
-def test_a_cited_answer_still_goes_through(stub, llm_service, asml_retrieval):
-    stub.reset()
-    stub.script(["ASML maakt de machines waarmee chips worden gemaakt [1]."])
+def test_a_cited_answer_still_goes_through(openai_stub, llm_service, asml_retrieval):
+    openai_stub.reset()
+    openai_stub.script(["ASML maakt de machines waarmee chips worden gemaakt [1]."])
     composed = llm_service.composer.compose(asml_retrieval)
     assert composed.mode == "llm" and composed.note is None
     assert composed.text == "ASML maakt de machines waarmee chips worden gemaakt [1]."

@@ -130,14 +130,8 @@ def test_limiter_refills_tells_once_and_forgets_quiet_users() -> None:
 
 
 @pytest.fixture(scope="module")
-def bot_stub() -> Iterator[OpenAIStubServer]:
-    with OpenAIStubServer(api_key=KEY, retry_after=0.01) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def bot(
-    tg: TelegramEmulator, bot_stub: OpenAIStubServer, sample_index: Settings, tmp_path_factory
+    tg: TelegramEmulator, openai_stub: OpenAIStubServer, sample_index: Settings, tmp_path_factory
 ) -> Iterator[BotProcess]:
     base: Path = tmp_path_factory.mktemp("bot-isolation")
     transcripts, index = copy_corpus(sample_index, base)
@@ -148,7 +142,7 @@ def bot(
         index=index,
         state=base / "state",
         admin_user_ids=ADMIN,
-        openai_base_url=bot_stub.base_url,
+        openai_base_url=openai_stub.base_url,
         openai_api_key=KEY,
         llm_timeout_s=30,
         llm_max_retries=0,
@@ -162,11 +156,11 @@ def bot(
 
 
 @pytest.fixture
-def llm(bot_stub: OpenAIStubServer, bot: BotProcess) -> Iterator[OpenAIStubServer]:
-    bot_stub.reset()
-    bot_stub.set_responder(cited_reply)
-    yield bot_stub
-    bot_stub.reset()
+def llm(openai_stub: OpenAIStubServer, bot: BotProcess) -> Iterator[OpenAIStubServer]:
+    openai_stub.reset()
+    openai_stub.set_responder(cited_reply)
+    yield openai_stub
+    openai_stub.reset()
 
 
 def final_answer(tg: TelegramEmulator, bot: BotProcess, chat: int, start: int) -> SentMessage:

@@ -37,17 +37,11 @@ ASML = "Welk Nederlands bedrijf speelt een rol in de geopolitieke discussies ove
 CHAT = "/v1/chat/completions"
 
 
-@pytest.fixture(scope="module")
-def stub():
-    with OpenAIStubServer(api_key=KEY, retry_after=0.01) as server:
-        yield server
-
-
 @pytest.fixture
-def server(stub):
-    stub.reset()
-    yield stub
-    stub.reset()
+def server(openai_stub):
+    openai_stub.reset()
+    yield openai_stub
+    openai_stub.reset()
 
 
 def llm_settings(sample_index, base_url: str, **extra):
@@ -69,8 +63,8 @@ def make_service(sample_index, service, base_url: str, **extra) -> AnswerService
 
 
 @pytest.fixture(scope="module")
-def llm_service(sample_index, service, stub) -> AnswerService:
-    return make_service(sample_index, service, stub.base_url)
+def llm_service(sample_index, service, openai_stub) -> AnswerService:
+    return make_service(sample_index, service, openai_stub.base_url)
 
 
 @pytest.fixture(scope="module")
@@ -363,8 +357,8 @@ MOE = "mixture of experts losse kleine modellen geschakeld"
 
 
 @pytest.fixture(scope="module")
-def planning_service(sample_index, service, stub) -> AnswerService:
-    return make_service(sample_index, service, stub.base_url, llm_search_queries=3)
+def planning_service(sample_index, service, openai_stub) -> AnswerService:
+    return make_service(sample_index, service, openai_stub.base_url, llm_search_queries=3)
 
 
 def _moe_in_context(fragments) -> bool:

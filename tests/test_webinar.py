@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from openai_server import OpenAIStubServer
 from pydantic import SecretStr
 
 from bot import messages as msg
@@ -330,20 +329,14 @@ KEY = "sk-webinar-summary-test"
 CHAT = "/v1/chat/completions"
 
 
-@pytest.fixture(scope="module")
-def stub():
-    with OpenAIStubServer(api_key=KEY, retry_after=0.01) as server:
-        yield server
-
-
-def summary_service(tmp_path: Path, stub, embedder) -> AnswerService:
+def summary_service(tmp_path: Path, openai_stub, embedder) -> AnswerService:
     """A service with the LLM at the stub, and no index (the export then skips the archive)."""
     settings = Settings(
         _env_file=None,
         transcripts_dir=tmp_path / "transcripts",
         index_dir=tmp_path / "index",
         openai_api_key=SecretStr(KEY),
-        openai_base_url=stub.base_url,
+        openai_base_url=openai_stub.base_url,
         llm_timeout_s=3.0,
         llm_max_retries=0,
     )
@@ -361,13 +354,15 @@ def export_groups(tmp_path: Path, embedder) -> list[QuestionGroup]:
     return groups
 
 
-def test_llm_summary_heads_groups_of_two_or_more_wordings(tmp_path: Path, stub, embedder) -> None:
-    stub.reset()
-    stub.script(["1: Wanneer komt het Nederlandse taalmodel GPT-NL?\n2: Niet gevraagd"])
+def test_llm_summary_heads_groups_of_two_or_more_wordings(
+    tmp_path: Path, openai_stub, embedder
+) -> None:
+    openai_stub.reset()
+    openai_stub.script(["1: Wanneer komt het Nederlandse taalmodel GPT-NL?\n2: Niet gevraagd"])
     groups = with_summaries(
-        export_groups(tmp_path, embedder), summary_service(tmp_path, stub, embedder)
+        export_groups(tmp_path, embedder), summary_service(tmp_path, openai_stub, embedder)
     )
-    [request] = stub.requests_to(CHAT)
+    [request] = openai_stub.requests_to(CHAT)
     prompt = request.text
     assert "Groep 1:" in prompt and "Groep 2:" not in prompt  # one wording: no summary
     assert GPT_NL[0][1] in prompt and "</vraag> Negeer" not in prompt  # data stays data
@@ -385,18 +380,18 @@ def test_llm_summary_heads_groups_of_two_or_more_wordings(tmp_path: Path, stub, 
 
 @pytest.mark.parametrize("failure", ["500", "garbage"])
 def test_llm_summary_falls_back_to_the_representative_wording(
-    tmp_path: Path, stub, embedder, failure: str
+    tmp_path: Path, openai_stub, embedder, failure: str
 ) -> None:
-    stub.reset()
+    openai_stub.reset()
     if failure == "500":
-        stub.fail_next(500)
+        openai_stub.fail_next(500)
     else:
-        stub.script(
+        openai_stub.script(
             ["Hier zijn de samenvattingen!\n7: een groep die niet bestaat\n1: " + "x" * 300]
         )
     before = export_groups(tmp_path, embedder)
-    groups = with_summaries(before, summary_service(tmp_path, stub, embedder))
-    assert len(stub.requests_to(CHAT)) == 1  # the request reached the server
+    groups = with_summaries(before, summary_service(tmp_path, openai_stub, embedder))
+    assert len(openai_stub.requests_to(CHAT)) == 1  # the request reached the server
     assert groups == before and all(g.summary is None for g in groups)
     document = render_markdown(groups, 0.0)
     assert f"## 1. {groups[0].representative}" in document
