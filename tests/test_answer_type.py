@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from conftest import make_settings
 
-from rag.answer_type import asks_quantity, has_quantity, lead_with_quantity
+from rag.answer_type import asks_quantity, has_quantity, lead_with_quantity, quantities
 from rag.retrieval import Verdict
 from rag.service import AnswerService
 
@@ -55,6 +55,19 @@ def test_numbers_in_digits_and_words_count_but_not_the_ones_the_question_names()
     assert not has_quantity("de tweede keer")  # an ordinal is not an amount
     assert not has_quantity("grok 3 is een goed model", "Hoeveel parameters heeft grok 3?")
     assert has_quantity("grok 3 heeft 300 miljard parameters", "Hoeveel parameters heeft grok 3?")
+    # The captions garble the name, the number the question names still does not count.
+    assert not has_quantity("ja gook 3 is de laatste iteratie", "Hoeveel parameters heeft grok 3?")
+
+
+def test_the_numbers_of_names_are_not_amounts():
+    when = "Wanneer komt GPT-5 uit?"
+    assert not has_quantity("innovaties van gpt 5 en GT5 wat ik heb begrepen", when)
+    assert not has_quantity("dat model lijkt op o3 mini en R1 en gpt 4.5", when)
+    assert not has_quantity("llama 3 en model 3 zijn namen")
+    assert has_quantity("gpt 5 komt over twee maanden", when)
+    assert has_quantity("gpt 4.5 kost €200 per maand")
+    assert quantities("grok 3 draait op 100 chips") == {"100"}
+    assert quantities("grok 3 draait op 100 chips", names=True) == {"3", "100"}
 
 
 def _episode(folder, name: str, body: str) -> None:
