@@ -285,6 +285,9 @@ STATS_LLM_LINE = "{label}: {count}"
 STATS_LLM_LABELS = {
     "llm_answers": "Door het model geschreven",
     "llm_fallbacks": "Terugval op de fragmenten",
+    # The group summaries of /webinarvragen (bot.webinar), one request per export; their
+    # tokens are in the totals below.
+    "webinar_summaries": "Webinarexports samengevat",
     "prompt_tokens": "Tokens invoer",
     "completion_tokens": "Tokens uitvoer",
     "total_tokens": "Tokens totaal",

@@ -15,8 +15,9 @@ Grouping (`bot.grouping`): the questions are embedded with the service's embedde
 merged by average-linkage agglomerative clustering at `GROUP_THRESHOLD`, chosen on
 `eval/webinar_pairs.jsonl` (see the README's "Webinar inbox"). With an LLM configured,
 the export gives each group of two or more wordings a one-line summary (one request for
-the whole export, in the service's LLM executor and within one answer deadline); without
-one, or when that request fails, the group is headed by its representative wording.
+the whole export, in the service's LLM executor and within one answer deadline; its tokens
+count in the service's usage totals, as `/stats` shows); without one, or when that request
+fails, the group is headed by its representative wording.
 The document names no one: no user ids, no usernames (the state keeps no usernames).
 """
 
@@ -238,7 +239,8 @@ def parse_summaries(raw: str, wanted: Sequence[int]) -> dict[int, str]:
 
 def summarize(groups: Sequence[QuestionGroup], service: AnswerService) -> dict[int, str]:
     """One-line summaries by group rank, from one LLM request in the service's executor
-    within one answer deadline; {} when there is nothing to summarise or the call fails."""
+    within one answer deadline (its tokens go into the service's usage totals); {} when
+    there is nothing to summarise or the call fails."""
     wanted = summary_requests(groups)
     if not wanted:
         return {}
@@ -255,7 +257,7 @@ def summarize(groups: Sequence[QuestionGroup], service: AnswerService) -> dict[i
         log.warning("all LLM workers are busy: the webinar groups are not summarised")
         return {}
     try:
-        raw, _usage = future.result(timeout=deadline.remaining() + SUMMARY_GRACE_S)
+        raw, usage = future.result(timeout=deadline.remaining() + SUMMARY_GRACE_S)
     except LLMError as exc:
         log.warning("webinar group summaries failed, using representative wordings: %s", exc)
         return {}
@@ -263,8 +265,15 @@ def summarize(groups: Sequence[QuestionGroup], service: AnswerService) -> dict[i
         deadline.expire()
         log.warning("webinar group summaries: deadline of %g s passed", deadline.seconds)
         return {}
+    # The tokens are spent whether the reply's lines are usable or not.
+    service.count_llm_call("webinar_summaries", usage)
     summaries = parse_summaries(raw, [n for n, _ in wanted])
-    log.info("webinar export: %d of %d groups summarised", len(summaries), len(wanted))
+    log.info(
+        "webinar export: %d of %d groups summarised, tokens=%d",
+        len(summaries),
+        len(wanted),
+        usage.get("total_tokens", 0),
+    )
     return summaries
 
 

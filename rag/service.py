@@ -63,12 +63,14 @@ OWN_SUBJECT_TERMS = 2
 DEADLINE_GRACE_S = 0.5
 
 
+USAGE_TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+# LLM calls outside the answers, counted with their tokens by `AnswerService.count_llm_call`.
+USAGE_CALL_KEYS = ("webinar_summaries",)  # the webinar export's group summaries (bot.webinar)
 USAGE_TOTAL_KEYS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
+    *USAGE_TOKEN_KEYS,
     "llm_answers",  # answers written by the LLM
     "llm_fallbacks",  # answers where the LLM failed or was rejected (extractive + note)
+    *USAGE_CALL_KEYS,
 )
 
 
@@ -193,17 +195,29 @@ class AnswerService:
 
     @property
     def usage_totals(self) -> dict[str, int]:
-        """LLM tokens and answer counts since start (for `/stats`); a copy."""
+        """LLM tokens and call counts since start (for `/stats`); a copy."""
         with self._usage_lock:
             return dict(self._usage_totals)
 
+    def count_llm_call(self, call: str, usage: Usage) -> None:
+        """Add the tokens of an LLM call made outside the answers to the totals, and count
+        the call under `call`, one of `USAGE_CALL_KEYS` (not an answer to a question)."""
+        if call not in USAGE_CALL_KEYS:
+            raise ValueError(f"not a counter of LLM calls: {call}")
+        with self._usage_lock:
+            self._add_tokens(usage)
+            self._usage_totals[call] += 1
+
     def _count_usage(self, usage: Usage, composed: Composed) -> None:
         with self._usage_lock:
-            for key, value in usage.items():
-                if key in self._usage_totals:
-                    self._usage_totals[key] += value
+            self._add_tokens(usage)
             self._usage_totals["llm_answers"] += composed.mode == AnswerMode.LLM
             self._usage_totals["llm_fallbacks"] += composed.fallback is not None
+
+    def _add_tokens(self, usage: Usage) -> None:
+        """Under `_usage_lock`: the token counts of `usage` into the totals."""
+        for key in USAGE_TOKEN_KEYS:
+            self._usage_totals[key] += usage.get(key, 0)
 
     def standalone(
         self, question: str, history: list[Turn] | None, deadline: Deadline | None = None

@@ -29,7 +29,7 @@ from bot_harness import (
     reply_to,
     start_bot,
 )
-from openai_server import OpenAIStubServer
+from openai_server import OpenAIStubServer, count_tokens, message_text
 from tg_emulator import TelegramEmulator
 
 from bot import messages as msg
@@ -463,11 +463,21 @@ def test_closing_the_round_thanks_each_asker_once_and_archives(
     assert "op de lijst" in ask(tg, "/webinar Nog een vraag over AI?", user_id=FULL).text
 
 
+def llm_stats(tg: TelegramEmulator) -> dict[str, int]:
+    """The LLM counters of the admin's /stats, by key."""
+    text = ask(tg, "/stats", user_id=ADMIN, timeout=20).text
+    return {
+        key: int(re.search(rf"{label}: ([\d.]+)", text).group(1).replace(".", ""))
+        for key, label in msg.STATS_LLM_LABELS.items()
+    }
+
+
 def test_webinarvragen_with_an_llm_heads_groups_with_a_summary(
     sample_index: Settings, openai_stub: OpenAIStubServer, tmp_path_factory
 ) -> None:
     """A second bot, with the stub as its LLM: the summary request goes through the bot's
-    LLM workers, and a failing provider leaves the representative wording."""
+    LLM workers and its tokens show in /stats, and a failing provider leaves the
+    representative wording (and adds nothing to /stats)."""
     base = tmp_path_factory.mktemp("bot-webinar-llm")
     transcripts, index = copy_corpus(sample_index, base)
     store = StateStore(base / "state" / DB_NAME).open()
@@ -491,6 +501,8 @@ def test_webinarvragen_with_an_llm_heads_groups_with_a_summary(
         )
         process = start_bot(env, tg, base / "bot.log")
         try:
+            before = llm_stats(tg)
+            assert before["webinar_summaries"] == before["total_tokens"] == 0
             document = export_document(tg)
             [request] = openai_stub.requests_to("/v1/chat/completions")
             assert PARAPHRASE_A in request.text and UNANSWERABLE not in request.text
@@ -500,6 +512,17 @@ def test_webinarvragen_with_an_llm_heads_groups_with_a_summary(
             sent = [m.text or "" for m in tg.messages_in(ADMIN)]
             [summary] = [t for t in sent if t.startswith("Webinarvragen")]
             assert "1. Samenvatting over GPT-NL (2 personen" in summary
+            prompt = sum(count_tokens(message_text(m)) + 3 for m in request.messages)
+            completion = count_tokens(summaries(request.body))  # what the stub reported
+            after = llm_stats(tg)
+            assert after == {
+                **before,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "webinar_summaries": 1,
+            }
+            assert after["llm_answers"] == after["llm_fallbacks"] == 0  # not an answer
 
             openai_stub.reset()
             openai_stub.set_behaviour("500")
@@ -508,6 +531,7 @@ def test_webinarvragen_with_an_llm_heads_groups_with_a_summary(
             heading = group_of(document, PARAPHRASE_A).split("\n", 1)[0]
             assert heading in (f"1. {PARAPHRASE_A}", f"1. {PARAPHRASE_B}")
             assert "Samenvatting over" not in document
+            assert llm_stats(tg) == after  # the failed request adds nothing
         finally:
             assert process.stop() == 0, process.output()[-3000:]
             openai_stub.reset()

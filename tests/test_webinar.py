@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from openai_server import RecordedRequest, count_tokens, message_text
 from pydantic import SecretStr
 
 from bot import messages as msg
@@ -396,6 +397,57 @@ def test_llm_summary_falls_back_to_the_representative_wording(
     document = render_markdown(groups, 0.0)
     assert f"## 1. {groups[0].representative}" in document
     assert msg.WEBINAR_SUMMARY_NOTE not in document
+
+
+def stub_usage(request: RecordedRequest, reply: str) -> dict[str, int]:
+    """The token counts the stub reported for one chat request and its reply."""
+    prompt = sum(count_tokens(message_text(m)) + 3 for m in request.messages)
+    completion = count_tokens(reply)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def test_llm_summary_tokens_count_in_the_usage_totals(
+    tmp_path: Path, openai_stub, embedder
+) -> None:
+    """The summary request's tokens add to what /stats reports, as a webinar summary,
+    not as an answer; a failed request adds nothing, an unusable reply its tokens."""
+    service = summary_service(tmp_path, openai_stub, embedder)
+    groups = export_groups(tmp_path, embedder)
+    openai_stub.reset()
+    reply = "1: Wanneer komt het Nederlandse taalmodel GPT-NL?"
+    openai_stub.script([reply])
+    assert with_summaries(groups, service)[0].summary is not None
+    [request] = openai_stub.requests_to(CHAT)
+    usage = stub_usage(request, reply)
+    assert usage["completion_tokens"] > 0
+    totals = service.usage_totals
+    assert {k: totals[k] for k in usage} == usage
+    assert totals["webinar_summaries"] == 1
+    assert totals["llm_answers"] == 0 and totals["llm_fallbacks"] == 0
+
+    openai_stub.reset()
+    openai_stub.fail_next(500)
+    assert all(g.summary is None for g in with_summaries(groups, service))
+    assert len(openai_stub.requests_to(CHAT)) == 1
+    assert service.usage_totals == totals  # failed: nothing to count
+
+    openai_stub.reset()
+    garbage = "Hier zijn de samenvattingen!"
+    openai_stub.script([garbage])
+    assert all(g.summary is None for g in with_summaries(groups, service))
+    [request] = openai_stub.requests_to(CHAT)
+    spent = stub_usage(request, garbage)
+    after = service.usage_totals
+    assert {k: after[k] - totals[k] for k in usage} == spent  # the tokens were spent
+    assert after["webinar_summaries"] == 2 and after["llm_answers"] == 0
+
+    openai_stub.reset()
+    assert with_summaries(groups[1:], service) == groups[1:]  # one wording: no request
+    assert openai_stub.requests_to(CHAT) == [] and service.usage_totals == after
 
 
 def test_parse_summaries_takes_numbered_lines_for_the_groups_asked() -> None:
