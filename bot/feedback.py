@@ -4,12 +4,13 @@ questions the archive could not answer (the content gaps in `/stats`).
 The 👎 comment: after a user votes 👎 under an answer (`handlers.feedback_button`), the bot
 asks, optionally, what was wrong, with a button "Overslaan". The user's next text message
 in that chat (in a group: one addressed to the bot, e.g. a reply) is stored as the comment
-of that vote instead of being answered as a question; "overslaan" (typed or the button)
-skips. The request lapses after `COMMENT_WAIT_S`, when the user sends a command, or votes
-👍 on that answer (a 👎 on another answer asks about that one instead), so nobody is stuck
-in it. Requests are in memory only: after a restart the next message is a question again.
-A comment longer than `MAX_QUESTION_CHARS` is refused like a long question, and the
-request stays open.
+of that vote instead of being answered as a question; so is the transcript of a voice note
+(`bot.voice`; a note that is refused or cannot be transcribed leaves the request open).
+"overslaan" (typed, spoken or the button) skips. The request lapses after `COMMENT_WAIT_S`,
+when the user sends a command, or votes 👍 on that answer (a 👎 on another answer asks
+about that one instead), so nobody is stuck in it. Requests are in memory only: after a
+restart the next message is a question again. A comment longer than `MAX_QUESTION_CHARS`
+is refused like a long question, and the request stays open.
 
 Admins read the latest comments with `/opmerkingen` (the question and the comment, no
 user ids); `/stats` counts them and lists the five most asked questions the archive had
@@ -190,40 +191,52 @@ async def capture_comment(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     user = update.effective_user
     if user is None or message is None:
         return
-    pending = pending_comments(context.bot_data)
-    chat_id = message.chat_id
-    request = pending.take(chat_id, user.id)  # before any await: one message is the comment
-    if request is None:
+    request = pending_comments(context.bot_data).take(message.chat_id, user.id)
+    if request is None:  # taken before any await: one message is the comment
         return
     text = clean(message.text or "")
     if message.chat.type != ChatType.PRIVATE and context.bot.username:
         text = re.sub(rf"@{re.escape(context.bot.username)}\b", " ", text, flags=re.IGNORECASE)
-    text = text.strip()
+    await file_comment(context, message, user.id, request, text.strip())
+    raise ApplicationHandlerStop
+
+
+async def file_comment(
+    context: ContextTypes.DEFAULT_TYPE,
+    message: Message,
+    user_id: int,
+    request: CommentRequest,
+    text: str,
+) -> None:
+    """Store `text` (typed, or a voice note's transcript) as the comment of `request`, which
+    was taken from the pending requests already, or skip, with a reply to `message`. A
+    comment too long (or empty) puts the request back, so another one may follow."""
+    pending = pending_comments(context.bot_data)
+    chat_id = message.chat_id
     rt = runtime(context)
-    if fold(text).casefold().strip(" .!") in SKIP_WORDS:
-        log.info("user %s skipped the comment on answer %s", user.id, request.answer_id)
-        await reply_html(message, msg.FEEDBACK_COMMENT_SKIPPED)
-    elif len(text) > MAX_QUESTION_CHARS:
-        pending.add(chat_id, user.id, request)  # the request stays: a shorter one may follow
+    if len(text) > MAX_QUESTION_CHARS:
+        pending.add(chat_id, user_id, request)  # the request stays: a shorter one may follow
         await reply_html(
             message,
             msg.FEEDBACK_COMMENT_TOO_LONG.format(length=len(text), limit=MAX_QUESTION_CHARS),
         )
-        raise ApplicationHandlerStop
-    elif not text:  # only a mention of the bot: nothing to store, the request stays
-        pending.add(chat_id, user.id, request)
-        raise ApplicationHandlerStop
+        return
+    if not text:  # only a mention of the bot: nothing to store, the request stays
+        pending.add(chat_id, user_id, request)
+        return
+    if fold(text).casefold().strip(" .!") in SKIP_WORDS:
+        log.info("user %s skipped the comment on answer %s", user_id, request.answer_id)
+        await reply_html(message, msg.FEEDBACK_COMMENT_SKIPPED)
     else:
         saved = await rt.store.run(
-            rt.store.add_feedback_comment, request.answer_id, user.id, request.question, text
+            rt.store.add_feedback_comment, request.answer_id, user_id, request.question, text
         )
         if saved:
-            log.info("user %s commented on answer %s", user.id, request.answer_id)
+            log.info("user %s commented on answer %s", user_id, request.answer_id)
         await reply_html(
             message, msg.FEEDBACK_COMMENT_SAVED if saved else msg.FEEDBACK_COMMENT_GONE
         )
     await _remove_skip_button(context, chat_id, request.prompt_id)
-    raise ApplicationHandlerStop
 
 
 async def skip_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -16,6 +16,9 @@ retry on 429/5xx/connection errors included). The transcript goes through the no
 question path (`answer_question`: follow-ups, chat memory, sources and buttons) with
 "🎙️ Je vroeg: …" above the answer, so a misheard question shows; a note captioned
 `/webinar`, or replying to the bot's /webinar prompt, is filed for the webinar instead.
+A note sent while the bot waits for the user's comment on a 👎 (`bot.feedback`) is that
+comment: its transcript is stored like a typed one, and a note that is refused or not
+transcribed leaves the request open, so the user can type the comment instead.
 
 Failures (timeout, HTTP errors, an empty or unusable transcript, a note that is too long
 or of an unknown type) get a short Dutch reply and a log line with the cause, never the key.
@@ -38,8 +41,8 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes, filters
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import feedback, webinar
 from bot import messages as msg
-from bot import webinar
 from bot.answering import MAX_QUESTION_CHARS, answer_question, within_limit
 from bot.formatting import clean, escape, fold, html_to_plain, shorten
 from bot.guards import members_only
@@ -326,7 +329,8 @@ def transcriber(context: ContextTypes.DEFAULT_TYPE) -> Transcriber:
 
 @members_only
 async def voice_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Transcribe a voice note and answer it (or file it for the webinar)."""
+    """Transcribe a voice note and answer it (or file it for the webinar, or as the comment
+    on the user's 👎 the bot asked for)."""
     rt = runtime(context)
     message = message_of(update)
     user = update.effective_user
@@ -346,6 +350,10 @@ async def voice_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not await within_limit(rt, message):  # no await before: a burst is counted in order
         return
     to_webinar = for_webinar(message, context.bot.id, context.bot.username)
+    pending = feedback.pending_comments(context.bot_data)
+    # Seen before any await, like a typed comment; taken only once there is a transcript,
+    # so a note that fails leaves the request open (and a newer 👎 meanwhile is not lost).
+    comment_on = None if to_webinar else pending.get(message.chat_id, user.id)
     started = time.monotonic()
     sent_s = 0
     try:
@@ -373,7 +381,7 @@ async def voice_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     rt.stats.record_voice("asked", sent_s)
     log.info(
         "transcribed voice note chat=%s kind=%s audio=%d s bytes=%d chars=%d model=%s "
-        "webinar=%s in %.0f ms",
+        "webinar=%s comment=%s in %.0f ms",
         message.chat_id,
         note.kind,
         note.duration,
@@ -381,8 +389,14 @@ async def voice_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         len(text),
         rt.settings.stt_model,
         to_webinar,
+        comment_on is not None,
         (time.monotonic() - started) * 1000,
     )
+    if comment_on is not None:
+        # The latest request; the one seen at first if it lapsed or was used meanwhile.
+        request = pending.take(message.chat_id, user.id) or comment_on
+        await feedback.file_comment(context, message, user.id, request, text)
+        return
     heard = msg.VOICE_HEARD.format(question=escape(shorten(text, MAX_HEARD_CHARS)))
     if len(text) > MAX_QUESTION_CHARS:
         too_long = msg.VOICE_TRANSCRIPT_TOO_LONG.format(length=len(text), limit=MAX_QUESTION_CHARS)

@@ -28,6 +28,7 @@ from telegram import Bot, Update
 from tg_emulator import DEFAULT_GROUP_ID, SentMessage, TelegramEmulator
 
 from bot import messages as msg
+from bot.answering import MAX_QUESTION_CHARS
 from bot.formatting import escape, html_to_plain, shorten
 from bot.handlers import MB
 from bot.settings import BotSettings
@@ -401,6 +402,88 @@ def test_a_busy_executor_refuses_at_once(
     assert len(stt.requests_to(TRANSCRIPTIONS)) == 1
     assert "LLM workers are busy" in bot.output()
     assert reply_to(tg, slow).text.startswith(heard(stt.default_transcript))
+
+
+# ------------------------------------------------------------------- the comment after a 👎
+
+COMMENT = "Het ging me om de chips van Groq, niet om de chatbot <Grok> & co."
+
+
+def vote_down(tg: TelegramEmulator, answer: SentMessage, user: int) -> SentMessage:
+    """Press 👎 under an answer; the bot's request for a comment (see test_bot_feedback)."""
+    [down] = [d for d in answer.callback_data if d.startswith("fb:") and d.endswith(":d")]
+    update = tg.inject_callback_query(answer.chat_id, answer.message_id, down, user_id=user)
+    tg.wait_for(lambda: tg.callback_answers(update["callback_query"]["id"]), timeout=30)
+    return tg.wait_for_message(
+        answer.chat_id,
+        predicate=lambda m: (
+            m.reply_to_message_id == answer.message_id and (m.text or "").startswith("Jammer")
+        ),
+        timeout=30,
+    )
+
+
+def replies(tg: TelegramEmulator, update: dict) -> list[str]:
+    """The texts of all the bot's replies to an injected message."""
+    message = update["message"]
+    return [
+        m.text or ""
+        for m in tg.messages_in(message["chat"]["id"])
+        if m.reply_to_message_id == message["message_id"]
+    ]
+
+
+def comment_line(question: str, comment: str) -> str:
+    """A comment as /opmerkingen shows it to an admin."""
+    return f"vraag: {question}\n{comment}"
+
+
+def test_a_voice_note_after_a_thumbs_down_is_the_comment(
+    tg: TelegramEmulator, stt: OpenAIStubServer
+) -> None:
+    user = USERS[22]
+    answer = ask(tg, GROQ, user_id=user)
+    prompt = vote_down(tg, answer, user)
+    stt.script_transcripts([COMMENT])
+    update = voice(tg, user, duration=6)
+    assert reply_to(tg, update).text == msg.FEEDBACK_COMMENT_SAVED
+    [request] = stt.requests_to(TRANSCRIPTIONS)  # the same speech to text as a question
+    assert request.files["file"].content == VOICE
+    tg.wait_for(
+        lambda: tg.get_message(user, prompt.message_id).callback_data == [],
+        timeout=30,
+        description="the Overslaan button removed",
+    )
+    assert comment_line(GROQ, COMMENT) in ask(tg, "/opmerkingen", user_id=ADMIN).text
+
+    # The request is used up: the next voice note is a question again.
+    stt.script_transcripts([GROQ])
+    assert reply_to(tg, voice(tg, user)).text.startswith(heard(GROQ))
+    assert replies(tg, update) == [msg.FEEDBACK_COMMENT_SAVED]  # the comment was not answered
+
+
+def test_a_voice_comment_that_fails_leaves_the_request_for_a_typed_one(
+    tg: TelegramEmulator, stt: OpenAIStubServer
+) -> None:
+    user = USERS[23]
+    answer = ask(tg, GROQ, user_id=user)
+    vote_down(tg, answer, user)
+    too_long = reply_to(tg, voice(tg, user, duration=MAX_SECONDS + 1))
+    assert too_long.text == html_to_plain(
+        msg.VOICE_TOO_LONG.format(duration=MAX_SECONDS + 1, limit=MAX_SECONDS)
+    )
+    stt.fail_next(401)
+    assert reply_to(tg, voice(tg, user)).text == html_to_plain(msg.VOICE_FAILED)
+    rambling = "Dit klopt niet want " + "x" * MAX_QUESTION_CHARS
+    stt.script_transcripts(["", rambling])
+    assert reply_to(tg, voice(tg, user)).text == msg.VOICE_NOT_UNDERSTOOD
+    assert reply_to(tg, voice(tg, user)).text == html_to_plain(
+        msg.FEEDBACK_COMMENT_TOO_LONG.format(length=len(rambling), limit=MAX_QUESTION_CHARS)
+    )
+    typed = "Ik bedoelde de chips, niet de chatbot."
+    assert ask(tg, typed, user_id=user).text == msg.FEEDBACK_COMMENT_SAVED
+    listing = ask(tg, "/opmerkingen", user_id=ADMIN).text
+    assert comment_line(GROQ, typed) in listing and "x" * 100 not in listing
 
 
 # ------------------------------------------------------------------------------ /stats
