@@ -187,3 +187,41 @@ def reply_to(
 def ask(tg: TelegramEmulator, text: str, timeout: float = 20.0, **kwargs: Any) -> SentMessage:
     """Inject a private message and wait for the bot's reply to it."""
     return reply_to(tg, tg.inject_private_message(text, **kwargs), timeout)
+
+
+def press(tg: TelegramEmulator, chat_id: int, message_id: int, data: str, user_id: int) -> str:
+    """Press a button; the text of the bot's answer to the callback query."""
+    update = tg.inject_callback_query(chat_id, message_id, data, user_id=user_id)
+    query = update["callback_query"]["id"]
+    return tg.wait_for(lambda: tg.callback_answers(query), timeout=30)[0].text
+
+
+def vote_down(tg: TelegramEmulator, answer: SentMessage, user_id: int) -> SentMessage:
+    """Press 👎 under an answer; the bot's request for a comment (a reply to the answer)."""
+    from bot import messages as msg
+
+    [down] = [d for d in answer.callback_data if d.startswith("fb:") and d.endswith(":d")]
+    before = {m.message_id for m in tg.messages_in(answer.chat_id)}
+    assert press(tg, answer.chat_id, answer.message_id, down, user_id) in (
+        msg.FEEDBACK_THANKS,
+        msg.FEEDBACK_CHANGED,
+    )
+    return tg.wait_for_message(
+        answer.chat_id,
+        predicate=lambda m: (
+            m.reply_to_message_id == answer.message_id
+            and m.message_id not in before
+            and (m.text or "").startswith("Jammer")
+        ),
+        timeout=30,
+    )
+
+
+def replies(tg: TelegramEmulator, update: dict[str, Any]) -> list[SentMessage]:
+    """All the bot's replies so far to the message of an injected update."""
+    message = update["message"]
+    return [
+        m
+        for m in tg.messages_in(message["chat"]["id"])
+        if m.reply_to_message_id == message["message_id"]
+    ]

@@ -19,8 +19,11 @@ from bot_harness import (
     BotProcess,
     ask,
     copy_corpus,
+    press,
+    replies,
     reply_to,
     running_bot,
+    vote_down,
 )
 from tg_emulator import SentMessage, TelegramEmulator
 
@@ -83,32 +86,6 @@ def comments(db: Path) -> list[tuple[int, str | None, str | None]]:
         return rows.fetchall()
 
 
-def press(tg: TelegramEmulator, chat_id: int, message_id: int, data: str, user_id: int) -> str:
-    """Press a button; the text of the bot's answer to the callback query."""
-    update = tg.inject_callback_query(chat_id, message_id, data, user_id=user_id)
-    query = update["callback_query"]["id"]
-    return tg.wait_for(lambda: tg.callback_answers(query), timeout=30)[0].text
-
-
-def vote_down(tg: TelegramEmulator, answer: SentMessage, user_id: int) -> SentMessage:
-    """Press 👎 under an answer; the bot's request for a comment (a reply to the answer)."""
-    [down] = [d for d in answer.callback_data if d.startswith("fb:") and d.endswith(":d")]
-    before = {m.message_id for m in tg.messages_in(answer.chat_id)}
-    assert press(tg, answer.chat_id, answer.message_id, down, user_id) in (
-        msg.FEEDBACK_THANKS,
-        msg.FEEDBACK_CHANGED,
-    )
-    return tg.wait_for_message(
-        answer.chat_id,
-        predicate=lambda m: (
-            m.reply_to_message_id == answer.message_id
-            and m.message_id not in before
-            and (m.text or "").startswith("Jammer")
-        ),
-        timeout=30,
-    )
-
-
 def skip_data(prompt: SentMessage) -> str:
     [data] = prompt.callback_data
     assert data.startswith("fbs:")
@@ -118,15 +95,6 @@ def skip_data(prompt: SentMessage) -> str:
 
 def is_answer(message: SentMessage) -> bool:
     return any(d.startswith("fb:") for d in message.callback_data)
-
-
-def replies(tg: TelegramEmulator, update: dict) -> list[SentMessage]:
-    message = update["message"]
-    return [
-        m
-        for m in tg.messages_in(message["chat"]["id"])
-        if m.reply_to_message_id == message["message_id"]
-    ]
 
 
 def button_removed(tg: TelegramEmulator, prompt: SentMessage) -> SentMessage:

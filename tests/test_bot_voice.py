@@ -19,8 +19,10 @@ from bot_harness import (
     BotProcess,
     ask,
     copy_corpus,
+    replies,
     reply_to,
     running_bot,
+    vote_down,
 )
 from openai_server import DEFAULT_TRANSCRIPTION_MODEL, OpenAIStubServer
 from pydantic import SecretStr
@@ -409,30 +411,6 @@ def test_a_busy_executor_refuses_at_once(
 COMMENT = "Het ging me om de chips van Groq, niet om de chatbot <Grok> & co."
 
 
-def vote_down(tg: TelegramEmulator, answer: SentMessage, user: int) -> SentMessage:
-    """Press 👎 under an answer; the bot's request for a comment (see test_bot_feedback)."""
-    [down] = [d for d in answer.callback_data if d.startswith("fb:") and d.endswith(":d")]
-    update = tg.inject_callback_query(answer.chat_id, answer.message_id, down, user_id=user)
-    tg.wait_for(lambda: tg.callback_answers(update["callback_query"]["id"]), timeout=30)
-    return tg.wait_for_message(
-        answer.chat_id,
-        predicate=lambda m: (
-            m.reply_to_message_id == answer.message_id and (m.text or "").startswith("Jammer")
-        ),
-        timeout=30,
-    )
-
-
-def replies(tg: TelegramEmulator, update: dict) -> list[str]:
-    """The texts of all the bot's replies to an injected message."""
-    message = update["message"]
-    return [
-        m.text or ""
-        for m in tg.messages_in(message["chat"]["id"])
-        if m.reply_to_message_id == message["message_id"]
-    ]
-
-
 def comment_line(question: str, comment: str) -> str:
     """A comment as /opmerkingen shows it to an admin."""
     return f"vraag: {question}\n{comment}"
@@ -459,7 +437,9 @@ def test_a_voice_note_after_a_thumbs_down_is_the_comment(
     # The request is used up: the next voice note is a question again.
     stt.script_transcripts([GROQ])
     assert reply_to(tg, voice(tg, user)).text.startswith(heard(GROQ))
-    assert replies(tg, update) == [msg.FEEDBACK_COMMENT_SAVED]  # the comment was not answered
+    assert [m.text for m in replies(tg, update)] == [
+        msg.FEEDBACK_COMMENT_SAVED
+    ]  # the comment was not answered
 
 
 def test_a_voice_comment_that_fails_leaves_the_request_for_a_typed_one(
