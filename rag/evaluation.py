@@ -61,6 +61,10 @@ class ItemResult:
     hedged: bool
     markers: int = 0  # `[n]` markers the composer wrote, including ones it had to drop
     markers_valid: int = 0
+    # Key facts in the source text of the retrieved fragments: what the composer had to
+    # choose from (`facts_found` against this says whether facts are lost in retrieval or
+    # in choosing what to show).
+    context_facts: int = 0
 
     @property
     def support_scores(self) -> list[float]:
@@ -81,6 +85,7 @@ class Summary:
     all_spans_recall: float | None = None
     mrr: float | None = None
     key_fact_coverage: float | None = None
+    context_fact_coverage: float | None = None
     refusal_rate: float | None = None
     false_refusal_rate: float | None = None
     hedged_answerable_rate: float | None = None
@@ -138,14 +143,26 @@ class CitationChecker:
     def valid(self, answer: Answer) -> int:
         return sum(self.quote_ok(c) for c in answer.citations)
 
+    def _source(self, source_file: str) -> str | None:
+        if source_file not in self._texts:
+            path = self.transcripts_dir / source_file
+            self._texts[source_file] = read_source_text(path) if path.is_file() else None
+        return self._texts[source_file]
+
     def quote_ok(self, c: Citation) -> bool:
-        if c.source_file not in self._texts:
-            path = self.transcripts_dir / c.source_file
-            self._texts[c.source_file] = read_source_text(path) if path.is_file() else None
-        text = self._texts[c.source_file]
+        text = self._source(c.source_file)
         if text is None or not c.quote:
             return False
         return quote_in_source(c.quote, text, c.start_char, c.end_char)
+
+    def context(self, answer: Answer) -> str:
+        """The source text of the fragments retrieved for `answer`, one per line."""
+        parts = []
+        for f in answer.retrieved:
+            text = self._source(f.source_file)
+            if text is not None:
+                parts.append(text[f.start_char : f.end_char])
+        return "\n".join(parts)
 
     def markers(self, answer: Answer) -> tuple[int, int]:
         """(markers written, markers valid): a valid `[n]` resolves to a citation whose
@@ -178,6 +195,7 @@ def evaluate_item(item: EvalItem, answer: Answer, checker: CitationChecker) -> I
         answer=answer,
         span_ranks=ranks,
         facts_found=facts_in(answer.text, item.key_facts),
+        context_facts=facts_in(checker.context(answer), item.key_facts) if item.key_facts else 0,
         citations_valid=checker.valid(answer),
         # The "closest match" intro belongs to the extractive answer; an LLM words its
         # own hedges, which this check cannot see.
@@ -207,6 +225,7 @@ def summarise(results: list[ItemResult]) -> Summary:
         all_spans_recall=_mean(all(x is not None for x in r.span_ranks) for r in multi),
         mrr=_mean(1 / rank if rank else 0.0 for rank in spans),
         key_fact_coverage=_mean(r.facts_found / len(r.item.key_facts) for r in with_facts),
+        context_fact_coverage=_mean(r.context_facts / len(r.item.key_facts) for r in with_facts),
         refusal_rate=_mean(r.refused for r in unanswerable),
         false_refusal_rate=_mean(not r.answer.found for r in answerable),
         hedged_answerable_rate=_mean(r.hedged for r in answerable),
@@ -263,14 +282,15 @@ def support_line(s: Summary) -> str:
 def format_report(overall: Summary, groups: dict[str, Summary], mode: str) -> str:
     head = (
         f"{'group':<22} {'n':>3} {'recall':>6} {'allsp':>6} {'mrr':>6} {'facts':>6} "
-        f"{'refuse':>6} {'falsref':>7} {'hedged':>6} {'cites':>6} {'marks':>6} {'supp':>6} "
-        f"{'msupp':>6} {'llm':>6} {'p50ms':>7} {'p95ms':>7}"
+        f"{'cfacts':>6} {'refuse':>6} {'falsref':>7} {'hedged':>6} {'cites':>6} {'marks':>6} "
+        f"{'supp':>6} {'msupp':>6} {'llm':>6} {'p50ms':>7} {'p95ms':>7}"
     )
     rows = [f"mode: {mode}", support_line(overall), head]
     for name, s in [("overall", overall), *groups.items()]:
         rows.append(
             f"{name:<22} {s.n:>3} {_fmt(s.recall):>6} {_fmt(s.all_spans_recall):>6} "
-            f"{_fmt(s.mrr):>6} {_fmt(s.key_fact_coverage):>6} {_fmt(s.refusal_rate):>6} "
+            f"{_fmt(s.mrr):>6} {_fmt(s.key_fact_coverage):>6} "
+            f"{_fmt(s.context_fact_coverage):>6} {_fmt(s.refusal_rate):>6} "
             f"{_fmt(s.false_refusal_rate):>7} {_fmt(s.hedged_answerable_rate):>6} "
             f"{_fmt(s.citation_validity):>6} {_fmt(s.marker_validity):>6} "
             f"{_fmt(s.support_share):>6} {_fmt(s.support_mean):>6} {_fmt(s.llm_share):>6} "
@@ -278,7 +298,8 @@ def format_report(overall: Summary, groups: dict[str, Summary], mode: str) -> st
         )
     rows.append(
         "recall: evidence spans with a retrieved fragment covering half of them; allsp: multi-"
-        "span items with every span found; facts: key facts in the answer; refuse: unanswerable "
+        "span items with every span found; facts: key facts in the answer; cfacts: key facts "
+        "in the retrieved context (what the answer could have shown); refuse: unanswerable "
         "not answered or hedged; falsref: answerable answered 'not found'; hedged: answerable "
         "answered with the extractive 'closest match' hedge; cites: citations whose quote stands "
         "at their offsets in the source; marks: [n] markers (invented ones included) that "
@@ -310,6 +331,7 @@ class Headline:
     clean_not_found: float | None  # unanswerable: verdict not_found
     doubted: float | None  # answerable: hedged or not found
     facts: float | None
+    context_facts: float | None  # key facts in the context (what the answer could show)
     p50_ms: float | None
 
 
@@ -331,6 +353,7 @@ def headline(label: str, results: list[ItemResult], answers: bool = True) -> Hea
         clean_not_found=_mean(not r.answer.found for r in unanswerable) if answers else None,
         doubted=_mean(not r.answer.found or r.hedged for r in answerable) if answers else None,
         facts=s.key_fact_coverage if answers else None,
+        context_facts=s.context_fact_coverage,
         p50_ms=s.latency_p50_ms if answers else None,
     )
 
@@ -344,6 +367,7 @@ HEADLINE_COLUMNS = (
     ("clean_not_found", "notfnd"),
     ("doubted", "doubt"),
     ("facts", "facts"),
+    ("context_facts", "cfacts"),
 )
 
 
@@ -359,7 +383,8 @@ def format_headlines(rows: list[Headline]) -> str:
         "recall: evidence spans inside the context; para: same, paraphrased questions; multi: "
         "multi-passage questions with every span in the context; refuse: unanswerable answered "
         "'not found' or hedged; notfnd: unanswerable answered a clean 'not found'; doubt: "
-        "answerable answered with the hedge or 'not found'; facts: key facts in the answer text."
+        "answerable answered with the hedge or 'not found'; facts: key facts in the answer text; "
+        "cfacts: key facts in the context the answer was chosen from."
     )
     return "\n".join(lines)
 
