@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 import sys
 from collections import defaultdict
@@ -333,6 +334,8 @@ class Headline:
     facts: float | None
     context_facts: float | None  # key facts in the context (what the answer could show)
     p50_ms: float | None
+    # 95% bootstrap interval per column of `HEADLINE_COLUMNS` (`headline_intervals`)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def headline(label: str, results: list[ItemResult], answers: bool = True) -> Headline:
@@ -389,6 +392,59 @@ def format_headlines(rows: list[Headline]) -> str:
     return "\n".join(lines)
 
 
+BOOTSTRAP_ROUNDS = 1000
+
+
+def headline_intervals(
+    results: list[ItemResult], answers: bool = True, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """95% intervals of the headline numbers: the questions resampled with replacement,
+    answerable and unanswerable ones apart (so every rate keeps its denominator). How far a
+    number can move with another draw of questions of the same kind."""
+    rng = random.Random(seed)
+    strata = [
+        [r for r in results if r.item.answerable],
+        [r for r in results if not r.item.answerable],
+    ]
+    draws: dict[str, list[float]] = defaultdict(list)
+    for _ in range(rounds):
+        sample = [rng.choice(stratum) for stratum in strata for _ in stratum]
+        row = headline("", sample, answers)
+        for key, _ in HEADLINE_COLUMNS:
+            value = getattr(row, key)
+            if value is not None:
+                draws[key].append(value)
+    out = {}
+    for key, values in draws.items():
+        values.sort()
+        lo = values[int(0.025 * (len(values) - 1))]
+        hi = values[math.ceil(0.975 * (len(values) - 1))]
+        out[key] = (lo, hi)
+    return out
+
+
+def format_intervals(rows: list[Headline]) -> str:
+    rows = [r for r in rows if r.intervals]
+    if not rows:
+        return ""
+    width = max(len(r.label) for r in rows) + 1
+    head = f"{'':<{width}} " + " ".join(f"{name:>11}" for _, name in HEADLINE_COLUMNS)
+    lines = [
+        f"95% intervals (bootstrap over questions, {BOOTSTRAP_ROUNDS:,} resamples): how far "
+        "each number can move with another set of questions of the same kind.",
+        head,
+    ]
+    for r in rows:
+        cells = []
+        for key, _ in HEADLINE_COLUMNS:
+            lo_hi = r.intervals.get(key)
+            cells.append(
+                f"{'-':>11}" if lo_hi is None else f"{lo_hi[0]:.2f}–{lo_hi[1]:.2f}".rjust(11)
+            )
+        lines.append(f"{r.label:<{width}} " + " ".join(cells))
+    return "\n".join(lines)
+
+
 class EvalSuite:
     """`aireport eval`: question sets x (the product, the baseline) x (corpus, + distractors)."""
 
@@ -425,7 +481,9 @@ class EvalSuite:
         for name, items in self.sets:
             print(f"asking {name}{suffix} ({len(items)} questions)…", file=sys.stderr)
             overall, groups, results = run_eval(items, service.ask, folder, self._show)
-            self.rows.append(headline(f"{name}{suffix} vraagbaak", results))
+            row = headline(f"{name}{suffix} vraagbaak", results)
+            row.intervals = headline_intervals(results)
+            self.rows.append(row)
             if not suffix:
                 self.results[name] = results
                 self.details.append(f"{name}:\n{format_report(overall, groups, self.mode)}")
@@ -433,7 +491,9 @@ class EvalSuite:
             base = TutorialBaseline(folder, service.embedder, service.context_words, self.cache_dir)
             for name, items in self.sets:
                 _, _, results = run_eval(items, base.ask, folder)
-                self.rows.append(headline(f"{name}{suffix} baseline", results, answers=False))
+                row = headline(f"{name}{suffix} baseline", results, answers=False)
+                row.intervals = headline_intervals(results, answers=False)
+                self.rows.append(row)
 
     def _show(self, result: ItemResult) -> None:
         if self.verbose:
@@ -454,7 +514,8 @@ class EvalSuite:
     def report(self) -> str:
         order = {name: i for i, (name, _) in enumerate(self.sets)}
         rows = sorted(self.rows, key=lambda r: ("+" in r.label, order[r.label.split()[0]]))
-        parts = [f"mode: {self.mode}", format_headlines(rows), *self.details]
+        parts = [f"mode: {self.mode}", format_headlines(rows), format_intervals(rows)]
+        parts += self.details
         if self.cv_report:
             parts.append(self.cv_report)
         return "\n\n".join(parts)

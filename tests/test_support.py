@@ -10,18 +10,8 @@ from __future__ import annotations
 import pytest
 from conftest import DEV_SET, SAMPLE
 
-from rag.answer import Answer, RetrievedFragment, SentenceSupport
-from rag.evaluation import (
-    CitationChecker,
-    EvalItem,
-    ItemResult,
-    evaluate_item,
-    format_headlines,
-    format_report,
-    headline,
-    load_items,
-    summarise,
-)
+from rag.answer import Answer, SentenceSupport
+from rag.evaluation import EvalItem, ItemResult, format_report, load_items, summarise
 from rag.support import SUPPORTED, SupportScorer, is_supported, sentences
 from rag.transcripts import read_source_text
 
@@ -151,21 +141,3 @@ def test_eval_reports_support_for_llm_answers_and_says_extractive_is_by_construc
     assert extractive.support_share is None and extractive.support_mean is None
     report = format_report(extractive, {}, "extractive")
     assert "support: not measured" in report and "1 by construction" in report
-
-
-def test_eval_counts_key_facts_in_the_context_apart_from_the_answer(tmp_path):
-    """`cfacts`: facts the retrieved fragments hold, whether or not the answer shows them."""
-    (tmp_path / "ep.txt").write_text("intro over chips en ASML levert aan China", encoding="utf-8")
-    facts = [["asml"], ["china"], ["nvidia"]]
-    item = EvalItem("x", "vraag", True, ["ASML"], [20], facts, "fact", "lexical", "ep.txt")
-    fragment = RetrievedFragment(1, "ep", "ep.txt", 11, 41, 1.0)
-    answer = Answer("vraag", "Over ASML.", True, "extractive", [], [fragment], {"total": 1.0})
-    result = evaluate_item(item, answer, CitationChecker(tmp_path))
-    assert (result.facts_found, result.context_facts) == (1, 2)
-    summary = summarise([result])
-    assert summary.key_fact_coverage == pytest.approx(1 / 3)
-    assert summary.context_fact_coverage == pytest.approx(2 / 3)
-    assert "cfacts" in format_report(summary, {}, "extractive")
-    row = headline("set", [result])
-    assert row.context_facts == pytest.approx(2 / 3)
-    assert "cfacts" in format_headlines([row])
