@@ -423,6 +423,73 @@ def headline_intervals(
     return out
 
 
+PAIRED_COLUMNS = ("recall", "paraphrase_recall", "multi_all", "mrr", "context_facts")
+
+
+def paired_differences(
+    product: list[ItemResult],
+    baseline: list[ItemResult],
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+) -> dict[str, tuple[float, float, float]]:
+    """Product minus baseline on the retrieval numbers, with a 95% interval from
+    resampling the same questions for both (paired: the two ran on the same questions,
+    in the same order). An interval above zero: ahead on questions of this kind, not
+    only on these."""
+    if [r.item.id for r in product] != [r.item.id for r in baseline]:
+        raise ValueError("paired results must be for the same questions in the same order")
+    rng = random.Random(seed)
+    pairs = list(zip(product, baseline, strict=True))
+    answerable = [p for p in pairs if p[0].item.answerable]
+    others = [p for p in pairs if not p[0].item.answerable]
+
+    def diff(sample: list[tuple[ItemResult, ItemResult]]) -> dict[str, float]:
+        a = headline("", [x for x, _ in sample], answers=False)
+        b = headline("", [y for _, y in sample], answers=False)
+        out = {}
+        for key in PAIRED_COLUMNS:
+            va, vb = getattr(a, key), getattr(b, key)
+            if va is not None and vb is not None:
+                out[key] = va - vb
+        return out
+
+    point = diff(pairs)
+    draws: dict[str, list[float]] = defaultdict(list)
+    for _ in range(rounds):
+        sample = [rng.choice(s) for s in (answerable, others) for _ in s]
+        for key, value in diff(sample).items():
+            draws[key].append(value)
+    result = {}
+    for key, value in point.items():
+        values = sorted(draws[key])
+        lo = values[int(0.025 * (len(values) - 1))]
+        hi = values[math.ceil(0.975 * (len(values) - 1))]
+        result[key] = (value, lo, hi)
+    return result
+
+
+def format_paired(differences: dict[str, dict[str, tuple[float, float, float]]]) -> str:
+    if not differences:
+        return ""
+    names = dict(HEADLINE_COLUMNS)
+    width = max(len(label) for label in differences) + 1
+    head = f"{'':<{width}} " + " ".join(f"{names[k]:>19}" for k in PAIRED_COLUMNS)
+    lines = [
+        "product minus baseline, 95% paired intervals (the same questions resampled for both):",
+        head,
+    ]
+    for label, diffs in differences.items():
+        cells = []
+        for key in PAIRED_COLUMNS:
+            if key not in diffs:
+                cells.append(f"{'-':>19}")
+                continue
+            value, lo, hi = diffs[key]
+            cells.append(f"{value:+.3f} ({lo:+.2f}…{hi:+.2f})".rjust(19))
+        lines.append(f"{label:<{width}} " + " ".join(cells))
+    return "\n".join(lines)
+
+
 def format_intervals(rows: list[Headline]) -> str:
     rows = [r for r in rows if r.intervals]
     if not rows:
@@ -458,6 +525,7 @@ class EvalSuite:
         self.details: list[str] = []
         self.results: dict[str, list[ItemResult]] = {}
         self.cv_report: str | None = None
+        self.paired: dict[str, dict[str, tuple[float, float, float]]] = {}
 
     def run(self, service, baseline: bool = False, distractors: int = 0) -> None:
         from rag.service import AnswerService
@@ -478,9 +546,11 @@ class EvalSuite:
         from rag.baseline import TutorialBaseline
 
         folder = service.settings.transcripts_dir
+        product: dict[str, list[ItemResult]] = {}
         for name, items in self.sets:
             print(f"asking {name}{suffix} ({len(items)} questions)…", file=sys.stderr)
             overall, groups, results = run_eval(items, service.ask, folder, self._show)
+            product[name] = results
             row = headline(f"{name}{suffix} vraagbaak", results)
             row.intervals = headline_intervals(results)
             self.rows.append(row)
@@ -494,6 +564,7 @@ class EvalSuite:
                 row = headline(f"{name}{suffix} baseline", results, answers=False)
                 row.intervals = headline_intervals(results, answers=False)
                 self.rows.append(row)
+                self.paired[f"{name}{suffix}"] = paired_differences(product[name], results)
 
     def _show(self, result: ItemResult) -> None:
         if self.verbose:
@@ -515,10 +586,11 @@ class EvalSuite:
         order = {name: i for i, (name, _) in enumerate(self.sets)}
         rows = sorted(self.rows, key=lambda r: ("+" in r.label, order[r.label.split()[0]]))
         parts = [f"mode: {self.mode}", format_headlines(rows), format_intervals(rows)]
+        parts.append(format_paired(self.paired))
         parts += self.details
         if self.cv_report:
             parts.append(self.cv_report)
-        return "\n\n".join(parts)
+        return "\n\n".join(part for part in parts if part)
 
     def as_json(self) -> dict:
         return {
@@ -526,4 +598,5 @@ class EvalSuite:
             "headlines": [r.__dict__ for r in self.rows],
             "sets": {name: summary_json(summarise(res), {}) for name, res in self.results.items()},
             "cross_validation": self.cv_report,
+            "paired_differences": self.paired,
         }

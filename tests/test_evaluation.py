@@ -12,9 +12,11 @@ from rag.evaluation import (
     evaluate_item,
     format_headlines,
     format_intervals,
+    format_paired,
     format_report,
     headline,
     headline_intervals,
+    paired_differences,
     summarise,
 )
 from rag.types import Verdict
@@ -65,3 +67,18 @@ def test_bootstrap_intervals_hold_the_estimate_and_keep_denominators():
     table = format_intervals([row])
     assert "95% intervals" in table and "test vraagbaak" in table
     assert format_intervals([headline("no intervals", results)]) == ""
+
+
+def test_paired_differences_resample_the_same_questions_for_both():
+    product = [_item(i, True, True) for i in range(12)] + [_item(50, False, False)]
+    baseline = [_item(i, True, i % 2 == 0) for i in range(12)] + [_item(50, False, False)]
+    diffs = paired_differences(product, baseline)
+    value, lo, hi = diffs["recall"]
+    assert value == pytest.approx(0.5) and 0.0 < lo <= value <= hi <= 1.0
+    assert diffs["mrr"][0] == pytest.approx(0.5)
+    same = paired_differences(product, product)["recall"]
+    assert same == (0.0, 0.0, 0.0)  # paired: no spread when both agree on every question
+    table = format_paired({"test": diffs})
+    assert "+0.500" in table and "paired" in table
+    with pytest.raises(ValueError):
+        paired_differences(product, list(reversed(baseline)))
