@@ -395,6 +395,12 @@ def format_headlines(rows: list[Headline]) -> str:
 BOOTSTRAP_ROUNDS = 1000
 
 
+def _middle95(values: list[float]) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of bootstrap draws."""
+    values = sorted(values)
+    return values[int(0.025 * (len(values) - 1))], values[math.ceil(0.975 * (len(values) - 1))]
+
+
 def headline_intervals(
     results: list[ItemResult], answers: bool = True, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
 ) -> dict[str, tuple[float, float]]:
@@ -414,13 +420,7 @@ def headline_intervals(
             value = getattr(row, key)
             if value is not None:
                 draws[key].append(value)
-    out = {}
-    for key, values in draws.items():
-        values.sort()
-        lo = values[int(0.025 * (len(values) - 1))]
-        hi = values[math.ceil(0.975 * (len(values) - 1))]
-        out[key] = (lo, hi)
-    return out
+    return {key: _middle95(values) for key, values in draws.items()}
 
 
 PAIRED_COLUMNS = ("recall", "paraphrase_recall", "multi_all", "mrr", "context_facts")
@@ -459,13 +459,7 @@ def paired_differences(
         sample = [rng.choice(s) for s in (answerable, others) for _ in s]
         for key, value in diff(sample).items():
             draws[key].append(value)
-    result = {}
-    for key, value in point.items():
-        values = sorted(draws[key])
-        lo = values[int(0.025 * (len(values) - 1))]
-        hi = values[math.ceil(0.975 * (len(values) - 1))]
-        result[key] = (value, lo, hi)
-    return result
+    return {key: (value, *_middle95(draws[key])) for key, value in point.items() if draws[key]}
 
 
 def format_paired(differences: dict[str, dict[str, tuple[float, float, float]]]) -> str:
