@@ -96,8 +96,17 @@ def test_eval_runs_baseline_distractors_and_folds(small_archive, clean_env, tmp_
         "--cache-dir", str(cache), env=clean_env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    labels = [line.split()[0:2] for line in result.stdout.splitlines() if line.startswith("mini ")]
-    assert labels == [["mini", "vraagbaak"], ["mini", "baseline"], ["mini", "+2"], ["mini", "+2"]]
+    headlines, rest = result.stdout.split("95% intervals", 1)
+    intervals, paired = rest.split("product minus baseline", 1)
+
+    def labels(block: str) -> list[str]:
+        rows = [line.split("  ")[0] for line in block.splitlines() if line.startswith("mini")]
+        return [label.strip() for label in rows]
+
+    rows = ["mini vraagbaak", "mini baseline", "mini +2 vraagbaak", "mini +2 baseline"]
+    assert labels(headlines) == rows
+    assert labels(intervals) == rows  # every row with its bootstrap interval
+    assert labels(paired.split("\n\n")[0]) == ["mini", "mini +2"]  # product minus baseline
     assert "cross-validation of the verdict cut-offs (2 folds, 2 questions)" in result.stdout
     assert len(list((cache / "distractors-2" / "transcripts").iterdir())) == 4 + 2
     assert list(cache.glob("baseline-*.npy"))  # vectors cached for the next run
