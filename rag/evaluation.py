@@ -8,9 +8,10 @@ import random
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from rag.answer import Answer, Citation
 from rag.support import SUPPORTED
@@ -18,6 +19,7 @@ from rag.transcripts import quote_in_source, read_source_text
 from rag.types import AnswerMode, Verdict
 
 MARKER_RE = re.compile(r"\[(\d+)\]")
+T = TypeVar("T")
 
 
 @dataclass
@@ -401,26 +403,44 @@ def _middle95(values: list[float]) -> tuple[float, float]:
     return values[int(0.025 * (len(values) - 1))], values[math.ceil(0.975 * (len(values) - 1))]
 
 
-def headline_intervals(
-    results: list[ItemResult], answers: bool = True, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
+def _bootstrap(
+    items: Sequence[T],
+    answerable: Callable[[T], bool],
+    measure: Callable[[list[T]], dict[str, float]],
+    rounds: int,
+    seed: int,
 ) -> dict[str, tuple[float, float]]:
-    """95% intervals of the headline numbers: the questions resampled with replacement,
-    answerable and unanswerable ones apart (so every rate keeps its denominator). How far a
-    number can move with another draw of questions of the same kind."""
+    """95% intervals of `measure` over `items` resampled with replacement, answerable and
+    unanswerable ones apart (so every rate keeps its denominator); seeded, so a rerun
+    prints the same intervals."""
     rng = random.Random(seed)
-    strata = [
-        [r for r in results if r.item.answerable],
-        [r for r in results if not r.item.answerable],
-    ]
+    strata = [[i for i in items if answerable(i)], [i for i in items if not answerable(i)]]
     draws: dict[str, list[float]] = defaultdict(list)
     for _ in range(rounds):
         sample = [rng.choice(stratum) for stratum in strata for _ in stratum]
-        row = headline("", sample, answers)
-        for key, _ in HEADLINE_COLUMNS:
-            value = getattr(row, key)
-            if value is not None:
-                draws[key].append(value)
+        for key, value in measure(sample).items():
+            draws[key].append(value)
     return {key: _middle95(values) for key, values in draws.items()}
+
+
+def _headline_values(results: list[ItemResult], answers: bool) -> dict[str, float]:
+    row = headline("", results, answers)
+    values = {key: getattr(row, key) for key, _ in HEADLINE_COLUMNS}
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def headline_intervals(
+    results: list[ItemResult], answers: bool = True, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """95% intervals of the headline numbers: how far a number can move with another
+    draw of questions of the same kind."""
+    return _bootstrap(
+        results,
+        lambda r: r.item.answerable,
+        lambda sample: _headline_values(sample, answers),
+        rounds,
+        seed,
+    )
 
 
 PAIRED_COLUMNS = ("recall", "paraphrase_recall", "multi_all", "mrr", "context_facts")
@@ -438,28 +458,16 @@ def paired_differences(
     only on these."""
     if [r.item.id for r in product] != [r.item.id for r in baseline]:
         raise ValueError("paired results must be for the same questions in the same order")
-    rng = random.Random(seed)
-    pairs = list(zip(product, baseline, strict=True))
-    answerable = [p for p in pairs if p[0].item.answerable]
-    others = [p for p in pairs if not p[0].item.answerable]
 
     def diff(sample: list[tuple[ItemResult, ItemResult]]) -> dict[str, float]:
-        a = headline("", [x for x, _ in sample], answers=False)
-        b = headline("", [y for _, y in sample], answers=False)
-        out = {}
-        for key in PAIRED_COLUMNS:
-            va, vb = getattr(a, key), getattr(b, key)
-            if va is not None and vb is not None:
-                out[key] = va - vb
-        return out
+        a = _headline_values([x for x, _ in sample], answers=False)
+        b = _headline_values([y for _, y in sample], answers=False)
+        return {key: a[key] - b[key] for key in PAIRED_COLUMNS if key in a and key in b}
 
+    pairs = list(zip(product, baseline, strict=True))
     point = diff(pairs)
-    draws: dict[str, list[float]] = defaultdict(list)
-    for _ in range(rounds):
-        sample = [rng.choice(s) for s in (answerable, others) for _ in s]
-        for key, value in diff(sample).items():
-            draws[key].append(value)
-    return {key: (value, *_middle95(draws[key])) for key, value in point.items() if draws[key]}
+    spread = _bootstrap(pairs, lambda p: p[0].item.answerable, diff, rounds, seed)
+    return {key: (value, *spread[key]) for key, value in point.items() if key in spread}
 
 
 def format_paired(differences: dict[str, dict[str, tuple[float, float, float]]]) -> str:
@@ -545,9 +553,7 @@ class EvalSuite:
             print(f"asking {name}{suffix} ({len(items)} questions)…", file=sys.stderr)
             overall, groups, results = run_eval(items, service.ask, folder, self._show)
             product[name] = results
-            row = headline(f"{name}{suffix} vraagbaak", results)
-            row.intervals = headline_intervals(results)
-            self.rows.append(row)
+            self._add_row(f"{name}{suffix} vraagbaak", results)
             if not suffix:
                 self.results[name] = results
                 self.details.append(f"{name}:\n{format_report(overall, groups, self.mode)}")
@@ -555,10 +561,13 @@ class EvalSuite:
             base = TutorialBaseline(folder, service.embedder, service.context_words, self.cache_dir)
             for name, items in self.sets:
                 _, _, results = run_eval(items, base.ask, folder)
-                row = headline(f"{name}{suffix} baseline", results, answers=False)
-                row.intervals = headline_intervals(results, answers=False)
-                self.rows.append(row)
+                self._add_row(f"{name}{suffix} baseline", results, answers=False)
                 self.paired[f"{name}{suffix}"] = paired_differences(product[name], results)
+
+    def _add_row(self, label: str, results: list[ItemResult], answers: bool = True) -> None:
+        row = headline(label, results, answers)
+        row.intervals = headline_intervals(results, answers)
+        self.rows.append(row)
 
     def _show(self, result: ItemResult) -> None:
         if self.verbose:
