@@ -29,7 +29,7 @@ from rag.answer_type import asks_quantity, has_quantity, lead_with_quantity
 from rag.chunking import Chunk, Unit, join_units
 from rag.embeddings import as_embedder, embed_query
 from rag.lexicon import Lexicon
-from rag.passages import Fragment, Passage, locate_passages
+from rag.passages import Fragment, Passage, intro_ends, locate_passages, outside_intro
 from rag.store import SearchIndex
 from rag.text import search_tokens
 from rag.types import Verdict
@@ -270,6 +270,7 @@ class HybridRetriever:
         self._vocab = {t for t in vocab if len(t) > 1 or t.isdigit()}
         self._asr_index = AsrIndex(self._vocab)
         self._idf = self._inverse_document_frequencies()
+        self._intro_ends = intro_ends(index.units)
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -355,6 +356,7 @@ class HybridRetriever:
         passages = locate_passages(
             fragments, self.index.units, self._unit_matrix, place, place_weights, (qv, weights)
         )
+        passages = outside_intro(passages, self._intro_ends)
         best = max((p.verdict for p in passages), default=0.0)
         verdict = self._verdict(best)
         missing_quantity = False
