@@ -114,10 +114,23 @@ def collapse_repeats(words: list[str]) -> list[str]:
     return out
 
 
+def mark_sentences(words: list[str]) -> list[str]:
+    """A full stop before each sentence the captions start: auto-captions have no
+    punctuation but capitalise a sentence's first word, so a capitalised function word
+    ("Ja", "Ik", "Dus") starts one. Capitalised other words may be names: no stop."""
+    out = list(words)
+    for i in range(1, len(out)):
+        word = out[i]
+        if word[:1].isupper() and word.lower() in STOPWORDS and out[i - 1][-1:].isalnum():
+            out[i - 1] += "."
+    return out
+
+
 def readable(text: str, fix_names: Callable[[str], str] | None = None) -> str:
-    """Caption text made for reading: no fillers, stutters or leading glue words, names
-    spelled right (`fix_names`, e.g. `Lexicon.fix_spelling`), a capital at the start and
-    an ellipsis where the speaker goes on. Display only: quotes stay verbatim."""
+    """Caption text made for reading: no fillers, stutters or leading glue words, a full
+    stop where the captions start a sentence, names spelled right (`fix_names`, e.g.
+    `Lexicon.fix_spelling`), a capital at the start and an ellipsis where the speaker
+    goes on. Display only: quotes stay verbatim."""
     text = MARKER_RE.sub(" ", text)
     words = [w for w in text.split() if w.lower().strip(".,!?") not in FILLERS]
     words = collapse_repeats(words)
@@ -126,7 +139,7 @@ def readable(text: str, fix_names: Callable[[str], str] | None = None) -> str:
         words[0].lower() in LEADING_GLUE or (len(words[0]) == 1 and words[0].isalpha())
     ):
         words.pop(0)
-    out = " ".join(words)
+    out = " ".join(mark_sentences(words))
     if fix_names is not None:
         out = fix_names(out)
     if not out:

@@ -60,6 +60,18 @@ def test_readable_drops_fillers_stutters_and_leading_glue():
     assert readable("[Muziek] eh") == ""
 
 
+def test_readable_ends_a_sentence_where_the_captions_start_one():
+    # The captions capitalise a sentence's first word; a capitalised name is no break.
+    text = (
+        "hoe het te werk gaat in onderzoek Ja handig om te weten Ik denk dat Deep Research het kan"
+    )
+    assert readable(text) == (
+        "Hoe het te werk gaat in onderzoek. Ja handig om te weten. Ik denk dat Deep Research "
+        "het kan…"
+    )
+    assert readable("dat was het, Ja precies") == "Dat was het, Ja precies…"
+
+
 def test_attribution_is_left_out_for_placing_passages():
     assert without_attribution("Wat is quantisatie volgens Rick Lamers?") == "Wat is quantisatie ?"
     assert without_attribution("Wat zegt Milou over de New York Times?") == (
