@@ -271,6 +271,10 @@ class HybridRetriever:
         self._asr_index = AsrIndex(self._vocab)
         self._idf = self._inverse_document_frequencies()
         self._intro_ends = intro_ends(index.units)
+        self._in_intro = np.array(
+            [u.end_char <= self._intro_ends.get(u.episode_id, -1) for u in index.units],
+            dtype=bool,
+        )
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -479,13 +483,17 @@ class HybridRetriever:
         return best
 
     def _windows(self, fused: np.ndarray) -> list[Window]:
-        """Grow the best units into windows within the word budget, merging touching ones."""
+        """Grow the best units into windows within the word budget, merging touching ones.
+
+        Units wholly inside an episode's intro come after all others (`rag.passages`:
+        its topic list matches many questions; dev, 5 folds: 108 -> 110 of 124 evidence
+        spans, no fold worse)."""
         before, after = self.window
         windows: list[Window] = []
         covered: set[int] = set()
         words = 0
         scan = min(len(fused), max(50, 20 * self.max_fragments))
-        for row in np.argsort(-fused, kind="stable")[:scan]:
+        for row in np.lexsort((-fused, self._in_intro))[:scan]:
             row = int(row)
             if row in covered:
                 continue

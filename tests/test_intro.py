@@ -65,3 +65,15 @@ def test_a_passage_that_runs_past_the_intro_still_answers(service):
     answer = service.ask("Onder welke nieuwe naam gaat de podcast verder?")
     assert answer.citations[0].start_char < SAMPLE_INTRO_END < answer.citations[0].end_char
     assert "ai report" in answer.citations[0].quote.lower()
+
+
+def test_the_intro_enters_the_context_only_after_everything_else(service):
+    units = service._retriever.index.units
+    crossing = next(u for u in units if u.start_char < SAMPLE_INTRO_END < u.end_char)
+    for question in (
+        "Wat vinden Wietse en Rick van de Europese AI Act?",
+        "Wie is de gast in de volgende aflevering van AI Report?",
+    ):
+        retrieved = service.ask(question).retrieved
+        assert retrieved, question
+        assert all(f.start_char >= crossing.start_char for f in retrieved), question
