@@ -13,7 +13,7 @@ from telegram.constants import MessageLimit
 
 from bot import messages as msg
 from rag.messages_nl import skip_reason
-from rag.transcripts import format_moment
+from rag.transcripts import moment_label
 
 if TYPE_CHECKING:
     from bot.stats import StatsSnapshot
@@ -55,6 +55,8 @@ class SourceLike(Protocol):
     def start_time(self) -> float | None: ...
     @property
     def quote(self) -> str: ...
+    @property
+    def position(self) -> float | None: ...
 
 
 def clean(text: str) -> str:
@@ -145,21 +147,21 @@ def pack(blocks: Iterable[str], limit: int = MAX_MESSAGE, sep: str = "\n\n") -> 
     return messages
 
 
-def _moment(start_time: float | None) -> str:
-    moment = format_moment(start_time)
+def _moment(c: SourceLike) -> str:
+    moment = moment_label(c.start_time, c.position)
     return msg.SOURCE_MOMENT.format(time=moment) if moment else ""
 
 
 def source_lines(citations: Sequence[SourceLike]) -> list[str]:
     """`[1] [2] Title (rond 12:34)`: one line per distinct episode moment."""
-    grouped: dict[tuple[str, str | None, float | None], list[int]] = {}
+    grouped: dict[tuple[str, str | None, str], list[int]] = {}
     for c in citations:
-        grouped.setdefault((c.title, c.url, c.start_time), []).append(c.n)
+        grouped.setdefault((c.title, c.url, _moment(c)), []).append(c.n)
     return [
         msg.SOURCE_LINE.format(
-            n="][".join(str(n) for n in numbers), title=link(title, url), moment=_moment(start)
+            n="][".join(str(n) for n in numbers), title=link(title, url), moment=moment
         )
-        for (title, url, start), numbers in grouped.items()
+        for (title, url, moment), numbers in grouped.items()
     ]
 
 
@@ -190,7 +192,7 @@ def render_quotes(question: str, citations: Sequence[SourceLike]) -> list[str]:
             msg.QUOTE_BLOCK.format(
                 n=c.n,
                 title=link(c.title, c.url),
-                moment=_moment(c.start_time),
+                moment=_moment(c),
                 quote=escape(shorten(fold(c.quote), MAX_QUOTE)),
             )
         )

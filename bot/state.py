@@ -154,6 +154,7 @@ class StoredCitation:
     url: str | None
     start_time: float | None
     quote: str
+    position: float | None = None  # share of the episode before the quote (older rows: None)
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ class StateStore:
     def add_answer(self, chat_id: int, answer: Answer) -> int:
         """Remember an answer (and drop the chat's oldest beyond the limit); returns its id."""
         citations = [
-            asdict(StoredCitation(c.n, c.title, c.url, c.start_time, c.quote))
+            asdict(StoredCitation(c.n, c.title, c.url, c.start_time, c.quote, c.position))
             for c in answer.citations
         ]
         with self._lock:

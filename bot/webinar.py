@@ -82,7 +82,7 @@ from bot.telegram_io import (
 from rag import prompts
 from rag.llm import THINK_RE, ChatCaller, LLMError, chat_model
 from rag.prompts import as_data
-from rag.transcripts import format_moment
+from rag.transcripts import moment_label
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -123,6 +123,7 @@ class ArchiveView:
     url: str | None = None
     start_time: float | None = None
     quote: str | None = None
+    position: float | None = None
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,14 @@ def archive_view(service: AnswerService, question: str) -> ArchiveView:
     if not best:
         return ArchiveView(verdict)
     citation = passage_citation(1, best[0])
-    return ArchiveView(verdict, citation.title, citation.url, citation.start_time, citation.quote)
+    return ArchiveView(
+        verdict,
+        citation.title,
+        citation.url,
+        citation.start_time,
+        citation.quote,
+        citation.position,
+    )
 
 
 def with_archive(groups: Sequence[QuestionGroup], service: AnswerService) -> list[QuestionGroup]:
@@ -376,7 +384,7 @@ def _archive_lines(view: ArchiveView | None) -> list[str]:
         label = "Beste fragment" if view.verdict == "found" else "Dichtstbijzijnde fragment"
         title = _md(view.title or "")
         where = f"[{title}]({view.url})" if view.url else title
-        moment = format_moment(view.start_time)
+        moment = moment_label(view.start_time, view.position)
         lines.append(f"- {label}: {where}{f' (rond {moment})' if moment else ''}")
         lines.append(f"  > {_md(_quote(view.quote))}")
     return lines

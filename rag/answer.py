@@ -31,6 +31,9 @@ class Citation:
     end_char: int
     start_time: float | None
     quote: str
+    # Share of the episode's words before the quote (0-1): where it stands when the
+    # transcript has no times.
+    position: float | None = None
 
 
 @dataclass
@@ -148,6 +151,7 @@ def passage_citation(n: int, ex: Passage) -> Citation:
         end_char=ex.end_char,
         start_time=ex.start_time,
         quote=ex.quote,
+        position=round(ex.word / episode.words, 4) if episode.words else None,
     )
 
 

@@ -19,7 +19,7 @@ from rag.answer import Answer
 from rag.index import IndexBusyError, IndexReport
 from rag.service import AnswerService, Turn
 from rag.settings import Settings
-from rag.transcripts import format_moment
+from rag.transcripts import moment_label
 
 COMMANDS_GROUP = "aireport.commands"
 
@@ -40,8 +40,8 @@ def format_sources(answer: Answer) -> list[str]:
         return []
     lines = ["", "Bronnen:"]
     for c in answer.citations:
-        moment = format_moment(c.start_time)
-        where = f" (op {moment})" if moment else ""
+        moment = moment_label(c.start_time, c.position)
+        where = f" ({'op' if c.start_time is not None else 'rond'} {moment})" if moment else ""
         lines.append(f"[{c.n}] {c.title}{where}")
         if c.url:
             lines.append(f"    {c.url}")

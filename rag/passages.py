@@ -70,6 +70,7 @@ class Passage:
     quote: str
     score: float  # how well it answers: orders the passages
     verdict: float = 0.0  # the same against the whole question: the found / not-found evidence
+    word: int = 0  # position of its first word in the episode
 
     def overlaps(self, other: Passage) -> bool:
         return self.near(other, 0)
@@ -141,8 +142,9 @@ class ChunkWords:
             start = chunk.start_char + self.spans[first][0]
             end = chunk.start_char + self.spans[last - 1][1]
         quote = self.text(first, last)
+        word = self.units[0].first_word + first  # a chunk's words are its units' words
         return Passage(
-            self.fragment, first, last, start, end, head.start_time, quote, score, verdict
+            self.fragment, first, last, start, end, head.start_time, quote, score, verdict, word
         )
 
 

@@ -105,6 +105,16 @@ def format_moment(seconds: float | None) -> str | None:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def moment_label(seconds: float | None, position: float | None = None) -> str | None:
+    """Where in the episode a quote stands: its time (`m:ss`), or without times the share
+    of the episode's words before it ("27% van de aflevering"); None when unknown."""
+    if seconds is not None:
+        return format_moment(seconds)
+    if position is None:
+        return None
+    return f"{round(100 * position)}% van de aflevering"
+
+
 def read_source(path: Path, max_bytes: int | None = None) -> tuple[bytes, str]:
     """A transcript file's bytes and their text, from one read; refuse unusable files.
 

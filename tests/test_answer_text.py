@@ -97,6 +97,20 @@ def test_extractive_answer_leads_with_a_clean_passage_and_keeps_quotes_verbatim(
         assert later.startswith("Elders in de aflevering:")
 
 
+def test_a_citation_says_how_far_into_the_episode_its_quote_stands(service):
+    # Plain captions have no times: the position (share of the episode's words before
+    # the quote) tells a listener where to look.
+    body = SOURCE.split("## Transcript", 1)[1]
+    offset = len(SOURCE) - len(body)
+    total = len(body.split("---")[0].split())
+    answer = service.ask("Wat is quantisatie volgens Rick Lamers?")
+    assert answer.citations
+    for c in answer.citations:
+        before = len(SOURCE[offset : c.start_char].split())
+        assert c.start_time is None and c.position is not None
+        assert c.position == pytest.approx(before / total, abs=0.005)
+
+
 def test_quantile_and_fitted_thresholds():
     assert quantile([1, 2, 3, 4, 5], 0.5) == 3
     assert quantile([0.0, 1.0], 0.1) == pytest.approx(0.1)

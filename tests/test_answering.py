@@ -129,6 +129,7 @@ def test_json_contract_keys(service):
         "end_char",
         "start_time",
         "quote",
+        "position",
     }
     assert set(data["retrieved"][0]) == {
         "rank",

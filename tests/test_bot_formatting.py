@@ -48,6 +48,7 @@ def citation(n: int, quote: str = "eh dit is   een\ncitaat", **kw) -> StoredCita
         url=kw.get("url", URL),
         start_time=kw.get("start_time"),
         quote=quote,
+        position=kw.get("position"),
     )
 
 
@@ -134,6 +135,22 @@ def test_source_list_groups_citations_of_one_moment_and_shows_times() -> None:
     assert f"[3] {TITLE} (rond 12:34)" in text
     links = [e["url"] for e in entities if e["type"] == "text_link"]
     assert links == [URL, URL + "&t=754s"]
+
+
+def test_without_times_a_source_says_how_far_into_the_episode_it_is() -> None:
+    citations = [
+        citation(1, position=0.274),
+        citation(2, position=0.2711),  # the same moment, rounded
+        citation(3, position=0.9),
+        citation(4, start_time=754.2, position=0.4, url=URL + "&t=754s"),
+    ]
+    [html] = render_answer("Antwoord [1][2][3][4].", citations)
+    text = telegram_accepts(html)
+    assert f"[1][2] {TITLE} (rond 27% van de aflevering)" in text
+    assert f"[3] {TITLE} (rond 90% van de aflevering)" in text
+    assert f"[4] {TITLE} (rond 12:34)" in text  # a known time wins
+    [quotes] = render_quotes("Vraag?", citations[:1])
+    assert "(rond 27% van de aflevering)" in telegram_accepts(quotes)
 
 
 def test_answer_without_citations_has_no_source_list() -> None:

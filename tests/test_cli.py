@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,8 @@ def test_ask_plain_text_shows_sources(sample_index, clean_env):
     assert result.returncode == 0, result.stderr
     assert "Bronnen:" in result.stdout and "[1]" in result.stdout
     assert "https://www.youtube.com/watch?v=xDCa0xgymMY" in result.stdout
+    # The edit credit is in the closing words: no times in captions, so a position.
+    assert re.search(r"\[1\] .* \(rond (9\d|100)% van de aflevering\)", result.stdout)
 
 
 def test_index_reports_and_is_incremental(tmp_path: Path, clean_env):
