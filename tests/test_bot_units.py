@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,29 @@ def answer(question: str, text: str, citations: int = 1) -> Answer:
 
 
 # ------------------------------------------------------------------------- state store
+
+
+def test_stored_citations_keep_their_position_and_older_rows_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    store = StateStore(path).open()
+    stored = answer("vraag", "antwoord [1]")
+    stored.citations[0].position = 0.5472
+    new = store.add_answer(10, stored)
+    old = store.add_answer(10, answer("oud", "antwoord [1]"))
+    store.close()
+    with sqlite3.connect(path) as db:  # a row written before citations had a position
+        citations = json.loads(
+            db.execute("SELECT citations FROM answers WHERE id = ?", (old,)).fetchone()[0]
+        )
+        for c in citations:
+            del c["position"]
+        db.execute("UPDATE answers SET citations = ? WHERE id = ?", (json.dumps(citations), old))
+    store = StateStore(path).open()
+    kept, older = store.get_answer(10, new), store.get_answer(10, old)
+    assert kept is not None and kept.citations[0].position == 0.5472
+    assert older is not None and older.citations[0].position is None
+    assert older.citations[0].quote == "quote 1"
+    store.close()
 
 
 def test_state_keeps_history_answers_and_subscribers_across_reopen(tmp_path: Path) -> None:

@@ -222,6 +222,10 @@ def test_documents_name_no_one_and_escape_markdown(tmp_path: Path) -> None:
     assert not re.search(r"^# kop", document, re.MULTILINE)
     assert "[Aflevering \\[1\\]](https://www.youtube.com/watch?v=x) (rond 1:15)" in document
     assert "- Archief: **gevonden**" in document
+    # Without times (plain captions) the export says how far into the episode it is.
+    untimed = ArchiveView("unsure", "Aflevering", None, None, "q", position=0.55)
+    group = QuestionGroup(rows, rows[0].question, 1, 0.0, 0.0, untimed)
+    assert "Aflevering (rond 55% van de aflevering)" in render_markdown([group], 0.0)
 
 
 # --------------------------------------------------------------------- 👎 comments, gaps
