@@ -30,6 +30,7 @@ from rag.chunking import Chunk, Unit, join_units
 from rag.embeddings import as_embedder, embed_query
 from rag.lexicon import Lexicon
 from rag.passages import Fragment, Passage, intro_ends, locate_passages, outside_intro
+from rag.speakers import Speakers
 from rag.store import SearchIndex
 from rag.text import search_tokens
 from rag.types import Verdict
@@ -249,6 +250,7 @@ class HybridRetriever:
         thresholds: VerdictThresholds | None = None,
         lexicon: Lexicon | None = None,
         window: tuple[int, int] = (0, 1),
+        speakers: Speakers | None = None,
     ) -> None:
         self.index = index
         self.embedder = as_embedder(embedder)
@@ -257,6 +259,10 @@ class HybridRetriever:
         self.thresholds = thresholds or VerdictThresholds()
         self.lexicon = lexicon or Lexicon()
         self.window = window
+        # Hosts (bundled list) and the guests the episode titles name (`rag.speakers`).
+        self.speakers = (speakers or Speakers([])).with_guests(
+            e.title for e in index.episodes.values()
+        )
         index.warm()
         self._unit_matrix = index.unit_matrix()  # also for pooling passage vectors
         self._chunk_dense = index.has_chunk_vectors
@@ -325,6 +331,11 @@ class HybridRetriever:
         `extra_queries` (e.g. an LLM's search queries) are searched too and merged."""
         started = time.perf_counter()
         query = query or question
+        # A question that names a host or the guest is searched without the names too:
+        # where the guest is named, others talk about him (`rag.speakers`).
+        plain = self.speakers.without(query)
+        if plain != query:
+            extra_queries = (*extra_queries, plain)
         variants = self.lexicon.variants(query)
         own = search_tokens(query)
         terms = self.expand(own + search_tokens(" ".join(variants)))
@@ -351,7 +362,7 @@ class HybridRetriever:
         weights = {t: self._idf[t] for t in terms if t in self._idf}
         # Passages are placed by what the question is about ("volgens Rick" would pull
         # towards wherever Rick is named); the verdict reads the whole question.
-        topic = without_attribution(query)
+        topic = self.speakers.without(without_attribution(query))
         place, place_weights = qv, weights
         if topic != query:
             place = self._embed(" ".join([topic, *extra]))

@@ -41,6 +41,7 @@ from rag.llm import (
 )
 from rag.retrieval import HybridRetriever, Retrieval, VerdictThresholds
 from rag.settings import Settings
+from rag.speakers import load_speakers
 from rag.store import IndexMissingError, IndexUnreadableError, SearchIndex, current_build
 from rag.text import search_tokens
 from rag.types import AnswerMode, FallbackReason, Turn, Verdict
@@ -161,6 +162,7 @@ class AnswerService:
             max_fragments=self.settings.max_fragments,
             thresholds=VerdictThresholds(self.settings.found_score, self.settings.unsure_score),
             lexicon=load_lexicon(self.settings.lexicon_file),
+            speakers=load_speakers(self.settings.speakers_file),
         )
         self._retriever = retriever  # one reference swap: readers see old or new
         log.info("index loaded: %d episodes, %d chunks", len(index.episodes), len(index.chunks))

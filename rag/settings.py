@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     llm_context_words: int = 3000
     max_fragments: int = 18
     lexicon_file: Path | None = None
+    speakers_file: Path | None = None
     found_score: float = 0.882
     unsure_score: float = 0.863
 
@@ -58,7 +59,7 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    @field_validator("openai_base_url", "lexicon_file", mode="before")
+    @field_validator("openai_base_url", "lexicon_file", "speakers_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
