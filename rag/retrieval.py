@@ -261,7 +261,7 @@ class HybridRetriever:
         self.window = window
         # Hosts (bundled list) and the guests the episode titles name (`rag.speakers`).
         self.speakers = (speakers or Speakers([])).with_guests(
-            e.title for e in index.episodes.values()
+            (e.title for e in index.episodes.values()), [n.name for n in self.lexicon.names]
         )
         index.warm()
         self._unit_matrix = index.unit_matrix()  # also for pooling passage vectors

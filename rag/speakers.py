@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 BUNDLED = Path(__file__).parent / "data" / "speakers.txt"
 _NAME = r"[A-ZÀ-Ý][\w'-]*"
 GUEST_RE = re.compile(
-    rf"\b(?:interview|gesprek|podcast|praten|praat)\s+met\s+({_NAME}(?:\s+(?:van\s+|de\s+)?{_NAME}){{0,3}})"
+    rf"\b(?i:interview|gesprek|podcast|praten|praat)\s+met\s+({_NAME}(?:\s+(?:van\s+|de\s+)?{_NAME}){{0,3}})"
 )
 MIN_WORDS = 3  # fewer left: the question is about the person, keep it whole
 
@@ -38,20 +38,28 @@ def guests_in_title(title: str) -> list[str]:
 class Speakers:
     """Full names and first names of the people who speak, matched as whole words in
     any case, with a possessive "'s" ("Rick's"). A surname alone is not matched: it
-    may be a word ("Brand")."""
+    may be a word ("Brand"). Hosts are listed (`names`); guests are read from titles,
+    and a guest's first name that is one of the `topics` (the lexicon's names: a guest
+    called Claude) is matched only in the full name."""
 
-    def __init__(self, names: Iterable[str]) -> None:
+    def __init__(
+        self, names: Iterable[str], guests: Iterable[str] = (), topics: Iterable[str] = ()
+    ) -> None:
         self.names = sorted({" ".join(n.split()) for n in names if n.strip()})
-        phrases = set(self.names) | {n.split()[0] for n in self.names}
-        ordered = sorted(phrases, key=len, reverse=True)
+        self.guests = sorted({" ".join(g.split()) for g in guests if g.strip()} - set(self.names))
+        self.topics = frozenset(t.lower() for t in topics)
+        firsts = {n.split()[0] for n in self.names}
+        firsts |= {g.split()[0] for g in self.guests if g.split()[0].lower() not in self.topics}
+        ordered = sorted({*self.names, *self.guests, *firsts}, key=len, reverse=True)
         body = "|".join(r"\s+".join(map(re.escape, p.split())) for p in ordered)
         self._pattern = (
             re.compile(rf"(?<![\w-])(?:{body})(?:'s)?(?![\w-])", re.IGNORECASE) if body else None
         )
 
-    def with_guests(self, titles: Iterable[str]) -> Speakers:
+    def with_guests(self, titles: Iterable[str], topics: Iterable[str] = ()) -> Speakers:
         """These speakers and the guests the episode `titles` name."""
-        return Speakers([*self.names, *(g for t in titles for g in guests_in_title(t))])
+        guests = [g for t in titles for g in guests_in_title(t)]
+        return Speakers(self.names, [*self.guests, *guests], [*self.topics, *topics])
 
     def without(self, question: str) -> str:
         """`question` without the speakers' names; unchanged when too little is left."""

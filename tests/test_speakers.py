@@ -40,6 +40,17 @@ def test_hosts_and_guests_are_left_out_of_a_question():
     assert Speakers([]).without("Denkt Rick dat het kan?") == "Denkt Rick dat het kan?"
 
 
+def test_a_first_name_that_is_also_an_ai_name_stays_unless_in_full():
+    speakers = load_speakers().with_guests(["Interview met Claude Shannon"], ["Claude"])
+    assert speakers.without("Wat vond Claude Shannon van wat Claude schrijft?") == (
+        "Wat vond van wat Claude schrijft?"
+    )
+    # Hosts are listed on purpose: their first names count even when the lexicon has them.
+    assert speakers.without("Wat vindt Wietse van wat Claude schrijft?") == (
+        "Wat vindt van wat Claude schrijft?"
+    )
+
+
 def test_an_admin_adds_speakers_in_a_file(tmp_path: Path, caplog):
     extra = tmp_path / "sprekers.txt"
     extra.write_text("# gasten van de specials\nFei-Fei Li\n\n", encoding="utf-8")
