@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_wheel_holds_the_bundled_lexicon(tmp_path):
+def test_the_wheel_holds_the_bundled_lexicon_and_speakers(tmp_path):
     source = tmp_path / "source"  # pip builds in the tree: keep the checkout clean
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
     for name in ("rag", "bot"):
@@ -26,5 +26,5 @@ def test_the_wheel_holds_the_bundled_lexicon(tmp_path):
     )
     wheel = next(tmp_path.glob("*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "rag/data/lexicon.txt" in names
+    assert "rag/data/lexicon.txt" in names and "rag/data/speakers.txt" in names
     assert "bot/app.py" in names and "rag/retrieval.py" in names
