@@ -75,6 +75,12 @@ class Passage:
     def overlaps(self, other: Passage) -> bool:
         return self.near(other, 0)
 
+    def reach(self) -> str:
+        """The passage's words and the `FORWARD_SHIFT` words after it in its fragment:
+        answers follow the words of the question, and may run on past the window."""
+        words = self.fragment.chunk.text.split()
+        return " ".join(words[self.first : self.last + FORWARD_SHIFT])
+
     def near(self, other: Passage, gap: int) -> bool:
         """Same episode and less than `gap` characters apart (overlapping: gap 0)."""
         same = self.fragment.chunk.episode_id == other.fragment.chunk.episode_id

@@ -376,10 +376,11 @@ class HybridRetriever:
         verdict = self._verdict(best)
         missing_quantity = False
         if passages and asks_quantity(query):
-            # A number or a moment is asked for: the passage that matches best must hold
-            # one, or the archive does not answer; one that holds one may lead the answer.
+            # A number or a moment is asked for: the passage that matches best (or the
+            # words right after it) must hold one, or the archive does not answer; one
+            # that holds one may lead the answer.
             best_passage = max(passages, key=lambda p: p.verdict)
-            missing_quantity = not has_quantity(best_passage.quote, query)
+            missing_quantity = not has_quantity(best_passage.reach(), query)
             if missing_quantity:
                 verdict = Verdict.NOT_FOUND
             passages = lead_with_quantity(passages, query)

@@ -117,3 +117,24 @@ def test_a_passage_with_the_number_leads_only_when_it_scores_nearly_as_well(arch
     far = replace(real, quote="het kost negen euro", score=0.84)
     assert lead_with_quantity([best, close], PRICE_QUESTION) == [close, best]
     assert lead_with_quantity([best, far], PRICE_QUESTION) == [best, far]
+
+
+def test_the_number_may_follow_the_passage_that_names_the_topic(service):
+    # "… hoe Deep Research nou echt in elkaar steekt … voordat je €200 per maand aan
+    # uitgeeft": the best window names Deep Research, the price follows a few words on,
+    # as answers follow the words of the question.
+    answer = service.ask("Wat kost Deep Research?")
+    assert answer.verdict != "not_found" and not answer.missing_quantity
+    assert "€200" in answer.text
+
+
+def test_a_passage_reaches_the_words_that_follow_it_not_further(archives):
+    real = archives["with"].retrieve(PRICE_QUESTION).passages[0]
+    words = real.fragment.chunk.text.split()
+    price = words.index("negen")
+    assert price >= 25
+    near = replace(real, first=price - 30, last=price - 5, quote="het abonnement")
+    far = replace(real, first=price - 50, last=price - 25, quote="het abonnement")
+    assert "negen euro" in near.reach() and "negen" not in far.reach()
+    assert has_quantity(near.reach(), PRICE_QUESTION)
+    assert not has_quantity(far.reach(), PRICE_QUESTION)
