@@ -40,14 +40,18 @@ class Speakers:
     any case, with a possessive "'s" ("Rick's"). A surname alone is not matched: it
     may be a word ("Brand"). Hosts are listed (`names`); guests are read from titles,
     and a guest's first name that is one of the `topics` (the lexicon's names: a guest
-    called Claude) is matched only in the full name."""
+    called Claude) is matched only in the full name; a guest that is a topic ("gesprek
+    met Claude") is none."""
 
     def __init__(
         self, names: Iterable[str], guests: Iterable[str] = (), topics: Iterable[str] = ()
     ) -> None:
         self.names = sorted({" ".join(n.split()) for n in names if n.strip()})
-        self.guests = sorted({" ".join(g.split()) for g in guests if g.strip()} - set(self.names))
         self.topics = frozenset(t.lower() for t in topics)
+        self.guests = sorted(
+            {" ".join(g.split()) for g in guests if g.strip() and not self._is_topic(g)}
+            - set(self.names)
+        )
         firsts = {n.split()[0] for n in self.names}
         firsts |= {g.split()[0] for g in self.guests if g.split()[0].lower() not in self.topics}
         ordered = sorted({*self.names, *self.guests, *firsts}, key=len, reverse=True)
@@ -55,6 +59,11 @@ class Speakers:
         self._pattern = (
             re.compile(rf"(?<![\w-])(?:{body})(?:'s)?(?![\w-])", re.IGNORECASE) if body else None
         )
+
+    def _is_topic(self, guest: str) -> bool:
+        """A one-word "guest" the lexicon knows ("gesprek met Claude"): a model, not a
+        person (the lexicon lists people too, by their full names: "Rick Lamers")."""
+        return len(guest.split()) == 1 and guest.lower() in self.topics
 
     def with_guests(self, titles: Iterable[str], topics: Iterable[str] = ()) -> Speakers:
         """These speakers and the guests the episode `titles` name."""

@@ -45,6 +45,12 @@ def test_a_first_name_that_is_also_an_ai_name_stays_unless_in_full():
     assert speakers.without("Wat vond Claude Shannon van wat Claude schrijft?") == (
         "Wat vond van wat Claude schrijft?"
     )
+    # A model as the "guest" of a conversation stays a topic.
+    model = load_speakers().with_guests(["Gesprek met Claude over bewustzijn"], ["Claude"])
+    assert model.without("Wat zegt Claude over bewustzijn?") == "Wat zegt Claude over bewustzijn?"
+    # The lexicon spells people too ("Rick Lamers"): a guest with a full name stays a guest.
+    rick = load_speakers().with_guests([TITLE], ["Rick Lamers", "Claude"])
+    assert rick.without("Denkt Rick dat open modellen winnen?") == "Denkt dat open modellen winnen?"
     # Hosts are listed on purpose: their first names count even when the lexicon has them.
     assert speakers.without("Wat vindt Wietse van wat Claude schrijft?") == (
         "Wat vindt van wat Claude schrijft?"
