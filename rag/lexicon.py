@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -27,13 +28,26 @@ class Name:
     search_only: tuple[str, ...] = ()
 
 
-def _pattern(phrases: list[str]) -> re.Pattern | None:
-    """Whole-word, case-insensitive match of any phrase; longest first."""
-    phrases = sorted({p for p in phrases if p}, key=len, reverse=True)
-    if not phrases:
+def phrase_pattern(phrases: Iterable[str], suffix: str = "") -> re.Pattern | None:
+    """Whole-word, case-insensitive match of any phrase (any whitespace between its
+    words), longest first; `suffix` is a regex allowed right after it ("'s")."""
+    ordered = sorted({p for p in phrases if p}, key=len, reverse=True)
+    if not ordered:
         return None
-    body = "|".join(r"\s+".join(map(re.escape, p.split())) for p in phrases)
-    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.IGNORECASE)
+    body = "|".join(r"\s+".join(map(re.escape, p.split())) for p in ordered)
+    return re.compile(rf"(?<![\w-])(?:{body}){suffix}(?![\w-])", re.IGNORECASE)
+
+
+def bundled_and_extra(bundled: Path, extra: Path | None, setting: str) -> list[tuple[str, str]]:
+    """(text, origin) of a bundled data file and of an admin's file named by `setting`
+    (e.g. `LEXICON_FILE`), when that can be read; a warning says why not."""
+    texts = [(bundled.read_text(encoding="utf-8"), f"bundled {bundled.stem}")]
+    if extra is not None:
+        try:
+            texts.append((extra.read_text(encoding="utf-8"), str(extra)))
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("%s %s not read: %s", setting, extra, exc)
+    return texts
 
 
 @dataclass
@@ -45,12 +59,12 @@ class Lexicon:
         for entry in self.names:
             for phrase in (entry.name, *entry.spellings):
                 self._by_phrase.setdefault(_key(phrase), []).append(entry)
-        self._mention = _pattern(list(self._by_phrase))
+        self._mention = phrase_pattern(self._by_phrase)
         # Case matters for display ("Ai" -> "AI"), so a spelling equal to the name but
         # for case is kept too; the match is replaced by the name as written.
         fixes = {_key(s): e.name for e in self.names for s in e.spellings}
         self._fixes = fixes
-        self._fix = _pattern(list(fixes))
+        self._fix = phrase_pattern(fixes)
 
     def mentioned(self, text: str) -> list[Name]:
         """Names the text mentions, by name or by a caption spelling."""
@@ -105,10 +119,5 @@ def parse_lexicon(text: str, origin: str = "lexicon") -> list[Name]:
 @lru_cache(maxsize=8)
 def load_lexicon(extra: Path | None = None) -> Lexicon:
     """The bundled lexicon plus an admin's `LEXICON_FILE`, when it can be read."""
-    names = parse_lexicon(BUNDLED.read_text(encoding="utf-8"), "bundled lexicon")
-    if extra is not None:
-        try:
-            names += parse_lexicon(extra.read_text(encoding="utf-8"), str(extra))
-        except (OSError, UnicodeDecodeError) as exc:
-            log.warning("LEXICON_FILE %s not read: %s", extra, exc)
-    return Lexicon(names)
+    texts = bundled_and_extra(BUNDLED, extra, "LEXICON_FILE")
+    return Lexicon([name for text, origin in texts for name in parse_lexicon(text, origin)])

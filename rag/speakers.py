@@ -14,13 +14,12 @@ questions doubted (held out) 0.136 -> 0.107, refusals unchanged; no fold worse.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from rag.lexicon import bundled_and_extra, phrase_pattern
 
 BUNDLED = Path(__file__).parent / "data" / "speakers.txt"
 _NAME = r"[A-ZÀ-Ý][\w'-]*"
@@ -54,11 +53,7 @@ class Speakers:
         )
         firsts = {n.split()[0] for n in self.names}
         firsts |= {g.split()[0] for g in self.guests if g.split()[0].lower() not in self.topics}
-        ordered = sorted({*self.names, *self.guests, *firsts}, key=len, reverse=True)
-        body = "|".join(r"\s+".join(map(re.escape, p.split())) for p in ordered)
-        self._pattern = (
-            re.compile(rf"(?<![\w-])(?:{body})(?:'s)?(?![\w-])", re.IGNORECASE) if body else None
-        )
+        self._pattern = phrase_pattern({*self.names, *self.guests, *firsts}, suffix="(?:'s)?")
 
     def _is_topic(self, guest: str) -> bool:
         """A one-word "guest" the lexicon knows ("gesprek met Claude"): a model, not a
@@ -86,10 +81,5 @@ def parse_speakers(text: str) -> list[str]:
 @lru_cache(maxsize=8)
 def load_speakers(extra: Path | None = None) -> Speakers:
     """The bundled hosts plus an admin's `SPEAKERS_FILE`, when it can be read."""
-    names = parse_speakers(BUNDLED.read_text(encoding="utf-8"))
-    if extra is not None:
-        try:
-            names += parse_speakers(extra.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            log.warning("SPEAKERS_FILE %s not read: %s", extra, exc)
-    return Speakers(names)
+    texts = bundled_and_extra(BUNDLED, extra, "SPEAKERS_FILE")
+    return Speakers([name for text, _ in texts for name in parse_speakers(text)])
