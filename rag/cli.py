@@ -17,6 +17,7 @@ from typing import TextIO
 from rag import messages_nl as nl
 from rag.answer import Answer
 from rag.index import IndexBusyError, IndexReport
+from rag.inputs import InputFileError, Question, read_questions
 from rag.service import AnswerService, Turn
 from rag.settings import Settings
 from rag.transcripts import moment_label
@@ -161,22 +162,22 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     if args.questions_file:
-        lines = Path(args.questions_file).read_text(encoding="utf-8").splitlines()
-        questions = [q for q in lines if q.strip()]
+        questions = read_questions(Path(args.questions_file))
     elif args.question:
-        questions = [" ".join(args.question)]
+        questions = [Question(" ".join(args.question))]
     else:
         print("aireport ask: give a question, or --questions-file FILE", file=sys.stderr)
         return 2
     service = open_service(settings)
     for i, question in enumerate(questions):
         if args.json:
-            answer = service.ask(question)
-            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+            answer = service.ask(question.text)
+            ident = {} if question.id is None else {"id": question.id}
+            print(json.dumps({**ident, **answer.to_json()}, ensure_ascii=False), flush=True)
             continue
         if i:
             print(flush=True)
-        ask_and_print(service, question)
+        ask_and_print(service, question.text)
     return 0
 
 
@@ -248,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="machine-readable output (JSON / JSON Lines)"
     )
     ask.add_argument(
-        "--questions-file", help="one question per line; prints one result per question"
+        "--questions-file",
+        help='one question per line, or JSON Lines with a "question" (and "id") per line;'
+        " prints one result per question",
     )
     ask.set_defaults(func=cmd_ask)
 
@@ -316,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     except IndexBusyError:
         print("Another index build is running; try again when it is done.", file=sys.stderr)
         return 1
+    except InputFileError as exc:
+        print(f"aireport {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

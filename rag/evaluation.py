@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rag.answer import Answer, Citation
+from rag.inputs import json_lines
 from rag.support import SUPPORTED
 from rag.transcripts import quote_in_source, read_source_text
 from rag.types import AnswerMode, Verdict
@@ -50,8 +50,8 @@ class EvalItem:
 
 
 def load_items(path: Path) -> list[EvalItem]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [EvalItem.from_json(json.loads(line)) for line in lines if line.strip()]
+    """A JSONL question set; `rag.inputs.InputFileError` names a line that is not one."""
+    return [EvalItem.from_json(raw) for raw in json_lines(path)]
 
 
 @dataclass

@@ -65,6 +65,44 @@ def test_ask_questions_file_prints_json_lines_in_order(sample_index, clean_env, 
     assert result.stderr.count("index loaded") == 1
 
 
+def test_ask_questions_file_takes_a_question_set_in_json_lines(
+    sample_index, clean_env, tmp_path: Path
+):
+    """A question set like eval/dev.jsonl is asked by its "question" fields, and each
+    result carries the item's id; a byte-order mark does not end up in the question."""
+    items = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines()[:3]]
+    file = tmp_path / "set.jsonl"
+    text = "\n".join(json.dumps(item, ensure_ascii=False) for item in items) + "\n"
+    file.write_text("\ufeff" + text, encoding="utf-8")
+    result = aireport(sample_index, "ask", "--json", "--questions-file", str(file), env=clean_env)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["question"] for r in rows] == [item["question"] for item in items]
+    assert [r["id"] for r in rows] == [item["id"] for item in items]
+    assert all(r["verdict"] in ("found", "unsure", "not_found") for r in rows)
+
+
+def test_unreadable_question_files_get_a_message_not_a_traceback(
+    sample_index, clean_env, tmp_path: Path
+):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"question": "Wat is Groq?"}\n{"vraag": "zonder veld"}\n', encoding="utf-8")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Wat vindt Wietse van caf\u00e9s?\n".encode("cp1252"))
+    cases = [
+        (("ask", "--questions-file", str(tmp_path / "missing.txt")), "missing.txt"),
+        (("ask", "--json", "--questions-file", str(broken)), "broken.jsonl, line 2"),
+        (("ask", "--questions-file", str(latin)), "UTF-8"),
+        (("eval", str(tmp_path / "missing.jsonl")), "missing.jsonl"),
+        (("eval", str(broken)), "broken.jsonl, line 2"),
+    ]
+    for args, expected in cases:
+        result = aireport(sample_index, *args, env=clean_env)
+        assert result.returncode == 2, (args, result.stderr)
+        assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert result.stdout == "", args  # nothing asked before the whole file is read
+
+
 def test_ask_plain_text_shows_sources(sample_index, clean_env):
     result = aireport(sample_index, "ask", "Wie deed de edit van deze aflevering?", env=clean_env)
     assert result.returncode == 0, result.stderr
