@@ -342,7 +342,7 @@ class AnswerService:
         which sends its result back; the generator returns the `Answer`."""
         started = time.perf_counter()
         question = question.replace("\x00", "").strip()
-        if not question:
+        if not any(ch.isalnum() for ch in question):  # empty, or only marks and emoji
             return _plain_answer(question, nl.EMPTY_QUESTION, started)
         if self.planner is not None or (self.rewriter is not None and history):
             queries, usage = yield Step(

@@ -84,6 +84,15 @@ def test_empty_question(service):
     assert not answer.found and answer.citations == [] and answer.text
 
 
+def test_question_without_words_is_not_searched(service):
+    """'???' or '…' is no question: the CLI and the JSON contract ask for one, as the bot
+    does, instead of hedging with whatever passage the punctuation happens to match."""
+    for text in ("???", " …!? ", "🤖🤖"):
+        answer = service.ask(text)
+        assert answer.verdict == "not_found" and answer.citations == [] and answer.retrieved == []
+        assert answer.text == service.ask("").text
+
+
 def test_follow_up_leans_on_previous_question():
     history = [Turn("Wat vertelt Rick Lamers over Groq?", "...")]
     assert standalone_query("en wat zei hij over Nvidia?", history).startswith("Wat vertelt Rick")
