@@ -13,7 +13,7 @@ from telegram.constants import MessageLimit
 
 from bot import messages as msg
 from rag.messages_nl import skip_reason
-from rag.transcripts import moment_label
+from rag.transcripts import where_note
 
 if TYPE_CHECKING:
     from bot.stats import StatsSnapshot
@@ -147,16 +147,11 @@ def pack(blocks: Iterable[str], limit: int = MAX_MESSAGE, sep: str = "\n\n") -> 
     return messages
 
 
-def _moment(c: SourceLike) -> str:
-    moment = moment_label(c.start_time, c.position)
-    return msg.SOURCE_MOMENT.format(time=moment) if moment else ""
-
-
 def source_lines(citations: Sequence[SourceLike]) -> list[str]:
     """`[1] [2] Title (rond 12:34)`: one line per distinct episode moment."""
     grouped: dict[tuple[str, str | None, str], list[int]] = {}
     for c in citations:
-        grouped.setdefault((c.title, c.url, _moment(c)), []).append(c.n)
+        grouped.setdefault((c.title, c.url, where_note(c.start_time, c.position)), []).append(c.n)
     return [
         msg.SOURCE_LINE.format(
             n="][".join(str(n) for n in numbers), title=link(title, url), moment=moment
@@ -192,7 +187,7 @@ def render_quotes(question: str, citations: Sequence[SourceLike]) -> list[str]:
             msg.QUOTE_BLOCK.format(
                 n=c.n,
                 title=link(c.title, c.url),
-                moment=_moment(c),
+                moment=where_note(c.start_time, c.position),
                 quote=escape(shorten(fold(c.quote), MAX_QUOTE)),
             )
         )

@@ -149,7 +149,6 @@ UNKNOWN_COMMAND = "Dat commando ken ik niet. Stel gewoon je vraag, of kijk bij /
 SOURCES_HEADING = "<b>Bronnen</b>"
 SOURCES_BUTTON = "Bronnen"
 SOURCE_LINE = "[{n}] {title}{moment}"
-SOURCE_MOMENT = " (rond {time})"
 QUOTES_HEADING = "<b>Citaten bij je vraag</b> „{question}”"
 QUOTE_BLOCK = "[{n}] {title}{moment}\n<i>“{quote}”</i>"
 NO_SOURCES = "Er is nog geen antwoord met bronnen in dit gesprek. Stel eerst een vraag!"

@@ -82,7 +82,7 @@ from bot.telegram_io import (
 from rag import prompts
 from rag.llm import THINK_RE, ChatCaller, LLMError, chat_model
 from rag.prompts import as_data
-from rag.transcripts import moment_label
+from rag.transcripts import where_note
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -384,8 +384,7 @@ def _archive_lines(view: ArchiveView | None) -> list[str]:
         label = "Beste fragment" if view.verdict == "found" else "Dichtstbijzijnde fragment"
         title = _md(view.title or "")
         where = f"[{title}]({view.url})" if view.url else title
-        moment = moment_label(view.start_time, view.position)
-        lines.append(f"- {label}: {where}{f' (rond {moment})' if moment else ''}")
+        lines.append(f"- {label}: {where}{where_note(view.start_time, view.position)}")
         lines.append(f"  > {_md(_quote(view.quote))}")
     return lines
 

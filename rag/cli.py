@@ -20,7 +20,7 @@ from rag.index import IndexBusyError, IndexReport
 from rag.inputs import InputFileError, Question, read_questions
 from rag.service import AnswerService, Turn
 from rag.settings import Settings
-from rag.transcripts import moment_label
+from rag.transcripts import where_note
 
 COMMANDS_GROUP = "aireport.commands"
 
@@ -41,9 +41,7 @@ def format_sources(answer: Answer) -> list[str]:
         return []
     lines = ["", "Bronnen:"]
     for c in answer.citations:
-        moment = moment_label(c.start_time, c.position)
-        where = f" ({'op' if c.start_time is not None else 'rond'} {moment})" if moment else ""
-        lines.append(f"[{c.n}] {c.title}{where}")
+        lines.append(f"[{c.n}] {c.title}{where_note(c.start_time, c.position)}")
         if c.url:
             lines.append(f"    {c.url}")
         lines.append(f"    “{' '.join(c.quote.split())}”")

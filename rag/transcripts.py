@@ -115,6 +115,14 @@ def moment_label(seconds: float | None, position: float | None = None) -> str | 
     return f"{round(100 * position)}% van de aflevering"
 
 
+def where_note(seconds: float | None, position: float | None = None) -> str:
+    """ " (rond 12:34)" or " (rond 27% van de aflevering)" after a source's title, or ""
+    when unknown. "rond" for times too: a time is the start of the caption cue (or unit)
+    the quote begins in, a few seconds before its first word."""
+    moment = moment_label(seconds, position)
+    return f" (rond {moment})" if moment else ""
+
+
 def read_source(path: Path, max_bytes: int | None = None) -> tuple[bytes, str]:
     """A transcript file's bytes and their text, from one read; refuse unusable files.
 

@@ -177,3 +177,20 @@ def test_index_dir_copy_is_usable(sample_index, clean_env, tmp_path: Path):
     settings = make_settings(sample_index.transcripts_dir, copy)
     result = aireport(settings, "ask", "--json", "wie deed de edit?", env=clean_env)
     assert result.returncode == 0 and json.loads(result.stdout)["found"] is True
+
+
+def test_terminal_sources_say_where_as_the_bot_does():
+    """A caption's time is the start of the cue the quote begins in, so the terminal says
+    "rond 12:34" as the bot does, not "op 12:34"; without times, how far in."""
+    from rag.answer import Answer, Citation
+    from rag.cli import format_sources
+    from rag.types import AnswerMode
+
+    def cite(n: int, start_time: float | None, position: float | None) -> Citation:
+        return Citation(n, "ep", "Aflevering", None, "ep.vtt", 0, 5, start_time, "tekst", position)
+
+    answer = Answer("vraag", "antwoord [1] [2]", True, AnswerMode.EXTRACTIVE, [], [], {})
+    answer.citations = [cite(1, 754.2, 0.4), cite(2, None, 0.274)]
+    lines = format_sources(answer)
+    assert "[1] Aflevering (rond 12:34)" in lines
+    assert "[2] Aflevering (rond 27% van de aflevering)" in lines
