@@ -206,9 +206,12 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache_dir),
         verbose=args.verbose,
     )
-    suite.run(open_service(settings), baseline=args.baseline, distractors=args.distractors)
+    service = open_service(settings)
+    suite.run(service, baseline=args.baseline, distractors=args.distractors)
     if args.folds:
         suite.cross_validate(args.folds)
+    if args.budgets:
+        suite.run_budgets(service, args.budgets, args.folds)
     print(json.dumps(suite.as_json(), indent=2) if args.json else suite.report())
     return 0
 
@@ -226,6 +229,17 @@ def add_registered_commands(sub: argparse._SubParsersAction) -> None:
     itself knows nothing of them."""
     for entry in entry_points(group=COMMANDS_GROUP):
         entry.load()(sub)
+
+
+def word_budgets(text: str) -> list[int]:
+    """`--budgets 500,1000,1500`: positive word counts, in the order given."""
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of word counts: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"not a list of word counts: {text!r}")
+    return list(dict.fromkeys(sizes))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="K",
         help="cross-validate the found/unsure cut-offs on the first file with K folds",
+    )
+    ev.add_argument(
+        "--budgets",
+        type=word_budgets,
+        default=[],
+        metavar="N,N,…",
+        help="also measure recall with each of these words of context (e.g. 500,1000,1500,3000)",
     )
     ev.add_argument("--cache-dir", default="data/eval-cache", help="distractor corpus and vectors")
     ev.set_defaults(func=cmd_eval)

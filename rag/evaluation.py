@@ -514,6 +514,42 @@ def format_intervals(rows: list[Headline]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class BudgetRecall:
+    """Evidence spans in the context at one budget (`EvalSuite.run_budgets`)."""
+
+    recall: float | None
+    spans: int
+    spans_per_fold: list[int]
+
+
+def format_budgets(budgets: dict[str, dict[int, BudgetRecall]]) -> str:
+    if not budgets:
+        return ""
+    sizes = sorted({words for cells in budgets.values() for words in cells})
+    width = max(len(name) for name in budgets) + 2
+    lines = [
+        "recall by words of context (the product)",
+        " " * width + "".join(f"{words:>8}" for words in sizes),
+    ]
+    for name, cells in budgets.items():
+        values = [cells[w].recall if w in cells else None for w in sizes]
+        lines.append(
+            f"{name:<{width}}" + "".join("       -" if v is None else f"{v:8.3f}" for v in values)
+        )
+    first, cells = next(iter(budgets.items()))
+    if any(cell.spans_per_fold for cell in cells.values()):
+        lines.append(f"{first}: evidence spans in the context per fold")
+        for words in sizes:
+            cell = cells[words]
+            found = sum(cell.spans_per_fold)
+            lines.append(
+                f"  {words:>6} words: {' '.join(f'{n:3d}' for n in cell.spans_per_fold)}"
+                f"   ({found} of {cell.spans})"
+            )
+    return "\n".join(lines)
+
+
 class EvalSuite:
     """`aireport eval`: question sets x (the product, the baseline) x (corpus, + distractors)."""
 
@@ -528,6 +564,7 @@ class EvalSuite:
         self.results: dict[str, list[ItemResult]] = {}
         self.cv_report: str | None = None
         self.paired: dict[str, dict[str, tuple[float, float, float]]] = {}
+        self.budgets: dict[str, dict[int, BudgetRecall]] = {}
 
     def run(self, service, baseline: bool = False, distractors: int = 0) -> None:
         from rag.service import AnswerService
@@ -579,6 +616,36 @@ class EvalSuite:
                 file=sys.stderr,
             )
 
+    def run_budgets(self, service, budgets: Sequence[int], folds: int = 0) -> None:
+        """Recall of the product with each number of words of context (the same index
+        and embedder). Changes that move evidence between 1,500 and 3,000 words are
+        invisible at one budget when a set holds few such spans (dev holds one);
+        smaller budgets show them. Spans per fold when `folds` is given."""
+        from rag.calibration import fold_of
+        from rag.service import AnswerService
+
+        folder = service.settings.transcripts_dir
+        for words in budgets:
+            update = {"context_words": words, "llm_context_words": words}
+            settings = service.settings.model_copy(update=update)
+            sized = AnswerService(
+                settings, service.embedder, service.composer, service.rewriter, service.planner
+            )
+            sized.load()
+            for name, items in self.sets:
+                print(f"asking {name} with {words} words of context…", file=sys.stderr)
+                _, _, results = run_eval(items, sized.ask, folder)
+                per_fold = [0] * folds
+                for r in results:
+                    found = sum(rank is not None for rank in r.span_ranks)
+                    if folds:
+                        per_fold[fold_of(r.item.id, folds)] += found
+                ranks = [rank for r in results for rank in r.span_ranks]
+                recall = _mean(rank is not None for rank in ranks)
+                self.budgets.setdefault(name, {})[words] = BudgetRecall(
+                    recall, len(ranks), per_fold
+                )
+
     def cross_validate(self, folds: int) -> None:
         from rag.calibration import cross_validate
 
@@ -593,6 +660,7 @@ class EvalSuite:
         parts += self.details
         if self.cv_report:
             parts.append(self.cv_report)
+        parts.append(format_budgets(self.budgets))
         return "\n\n".join(part for part in parts if part)
 
     def as_json(self) -> dict:
@@ -602,4 +670,8 @@ class EvalSuite:
             "sets": {name: summary_json(summarise(res), {}) for name, res in self.results.items()},
             "cross_validation": self.cv_report,
             "paired_differences": self.paired,
+            "budgets": {
+                name: {str(words): cell.__dict__ for words, cell in cells.items()}
+                for name, cells in self.budgets.items()
+            },
         }

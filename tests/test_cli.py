@@ -165,6 +165,39 @@ def test_eval_reports_metrics(sample_index, clean_env, tmp_path: Path):
     assert headline["label"] == "mini vraagbaak" and headline["recall"] == overall["recall"]
 
 
+def test_eval_measures_recall_at_several_context_budgets(sample_index, clean_env, tmp_path: Path):
+    """`--budgets` asks the same questions with each context size; its 1,500-word recall
+    is the headline's (the default context), and the first set's spans come per fold."""
+    subset = tmp_path / "mini.jsonl"
+    lines = DEV_SET.read_text(encoding="utf-8").splitlines()
+    subset.write_text("\n".join(lines[:6]) + "\n", encoding="utf-8")
+    result = aireport(
+        sample_index,
+        "eval",
+        str(subset),
+        "--budgets",
+        "150,1500",
+        "--folds",
+        "2",
+        "--json",
+        env=clean_env,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    budgets = report["budgets"]["mini"]
+    assert sorted(budgets) == ["150", "1500"]
+    assert budgets["1500"]["recall"] == report["sets"]["mini"]["overall"]["recall"]
+    assert budgets["150"]["recall"] <= budgets["1500"]["recall"]
+    assert len(budgets["150"]["spans_per_fold"]) == 2
+    for cell in budgets.values():
+        assert sum(cell["spans_per_fold"]) == round(cell["recall"] * cell["spans"])
+    text = aireport(sample_index, "eval", str(subset), "--budgets", "150,1500", env=clean_env)
+    assert text.returncode == 0, text.stderr
+    assert re.search(r"recall by words of context", text.stdout)
+    bad = aireport(sample_index, "eval", str(subset), "--budgets", "150,abc", env=clean_env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
 def test_missing_question_is_a_usage_error(sample_index, clean_env):
     result = aireport(sample_index, "ask", env=clean_env)
     assert result.returncode == 2 and "give a question" in result.stderr
