@@ -134,13 +134,19 @@ class AsrIndex:
         return [v for bucket in buckets for v in bucket if _one_edit_apart(term, v)]
 
     def splits(self, term: str) -> list[str]:
-        """Two known terms (3+ letters, then the rest) that `term` writes together."""
+        """Two known terms (3+ letters, then the rest) that `term` writes together; the
+        first may carry Dutch's linking "s" (bedrijfs|data, nieuws|platform), and the
+        rest then has 4+ letters (quantis|eer is no compound)."""
         n = len(term)
         found: list[str] = []
-        for cut in range(max(3, n - self.longest), min(n - 2, self.longest + 1)):
+        for cut in range(max(3, n - self.longest), min(n - 2, self.longest + 2)):
             head, tail = term[:cut], term[cut:]
-            if head in self.terms and tail in self.terms:
+            if tail not in self.terms:
+                continue
+            if head in self.terms:
                 found += [head, tail]
+            elif head.endswith("s") and head[:-1] in self.terms and len(tail) >= 4 and cut > 3:
+                found += [head[:-1], tail]
         return found
 
 

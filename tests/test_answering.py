@@ -65,6 +65,15 @@ def test_garbled_names_are_matched():
     assert asr_variants("model", vocab) == []
 
 
+def test_compounds_joined_with_a_linking_s_are_split():
+    """Dutch joins compounds with an "s" (bedrijfsdata, nieuwsplatform): the head counts
+    without it, and the tail then needs 4+ letters ("quantis|eer" is no compound)."""
+    vocab = {"bedrijf", "data", "nieuw", "platform", "quanti", "eer"}
+    assert {"bedrijf", "data"} <= set(asr_variants("bedrijfsdata", vocab))
+    assert {"nieuw", "platform"} <= set(asr_variants("nieuwsplatform", vocab))
+    assert "eer" not in asr_variants("quantiseer", vocab)
+
+
 def test_quantisation_demo_question(service):
     answer = service.ask("Wat is quantisatie volgens Rick Lamers?")
     assert answer.found

@@ -50,6 +50,8 @@ def brute_variants(term: str, vocab: set[str]) -> list[str]:
         head, tail = term[:cut], term[cut:]
         if head in vocab and tail in vocab:
             found += [head, tail]
+        elif head[:-1] in vocab and head[-1] == "s" and len(head) > 3 and len(tail) >= 4:
+            found += [head[:-1], tail] if tail in vocab else []
     return sorted(set(found))
 
 
