@@ -10,6 +10,10 @@ from typing import Literal
 from pydantic import PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# `max_fragments` is a cap per this many words of context: a larger context (an LLM's
+# 3,000 words) holds more hits, not only longer windows around the first 18.
+FRAGMENT_WORDS = 1500
+
 
 class Settings(BaseSettings):
     """Every knob of the answer engine; each field is documented in `.env.example`."""
@@ -39,7 +43,7 @@ class Settings(BaseSettings):
     # Retrieval
     context_words: int = 1500
     llm_context_words: int = 3000
-    max_fragments: int = 18
+    max_fragments: int = 18  # per FRAGMENT_WORDS words of context (`AnswerService.max_fragments`)
     lexicon_file: Path | None = None
     speakers_file: Path | None = None
     found_score: float = 0.882

@@ -9,7 +9,7 @@ from conftest import DEV_SET, SAMPLE
 from rag.answer import Answer
 from rag.evaluation import load_items, span_rank
 from rag.retrieval import asr_variants
-from rag.service import Turn, standalone_query
+from rag.service import AnswerService, Turn, standalone_query
 from rag.transcripts import quote_in_source, read_source_text
 
 SOURCE = read_source_text(SAMPLE)
@@ -121,6 +121,19 @@ def test_context_budget_is_respected(service):
     assert 0 < words <= service.settings.context_words
     # every fragment is made of whole units
     assert words == sum(len(SOURCE[r.start_char : r.end_char].split()) for r in answer.retrieved)
+
+
+def test_a_larger_context_holds_more_fragments_not_only_longer_ones(sample_index):
+    """The fragment cap is per 1,500 words: with 3,000 words (an LLM's context) more hits
+    come in as fragments of their own instead of only growing the first 18."""
+    wide = AnswerService(sample_index.model_copy(update={"context_words": 3000}))
+    assert wide.load()
+    counts = [
+        len(wide.ask(q).retrieved)
+        for q in ("Wat zei Sam Altman over het prijspunt van 200 dollar?", "Wat is quantisatie?")
+    ]
+    assert max(counts) > sample_index.max_fragments, counts
+    assert max(counts) <= 2 * sample_index.max_fragments
 
 
 def test_json_contract_keys(service):
