@@ -217,8 +217,14 @@ def intro_ends(units: list[Unit]) -> dict[str, int]:
     return ends
 
 
+def in_intro(episode_id: str, end_char: int, ends: dict[str, int]) -> bool:
+    """Whether a span of the episode ending at `end_char` lies wholly inside its intro
+    (`ends` from `intro_ends`)."""
+    return end_char <= ends.get(episode_id, -1)
+
+
 def outside_intro(passages: list[Passage], ends: dict[str, int]) -> list[Passage]:
     """`passages` without those that lie wholly inside their episode's intro, unless
     no other is left (a passage that runs on past the intro stays)."""
-    kept = [p for p in passages if p.end_char > ends.get(p.fragment.chunk.episode_id, -1)]
+    kept = [p for p in passages if not in_intro(p.fragment.chunk.episode_id, p.end_char, ends)]
     return kept or passages

@@ -29,7 +29,14 @@ from rag.answer_type import asks_quantity, has_quantity, lead_with_quantity
 from rag.chunking import Chunk, Unit, join_units
 from rag.embeddings import as_embedder, embed_query
 from rag.lexicon import Lexicon
-from rag.passages import Fragment, Passage, intro_ends, locate_passages, outside_intro
+from rag.passages import (
+    Fragment,
+    Passage,
+    in_intro,
+    intro_ends,
+    locate_passages,
+    outside_intro,
+)
 from rag.speakers import Speakers
 from rag.store import SearchIndex
 from rag.text import search_tokens
@@ -284,7 +291,7 @@ class HybridRetriever:
         self._idf = self._inverse_document_frequencies()
         self._intro_ends = intro_ends(index.units)
         self._in_intro = np.array(
-            [u.end_char <= self._intro_ends.get(u.episode_id, -1) for u in index.units],
+            [in_intro(u.episode_id, u.end_char, self._intro_ends) for u in index.units],
             dtype=bool,
         )
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
