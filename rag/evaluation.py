@@ -635,15 +635,15 @@ class EvalSuite:
             for name, items in self.sets:
                 print(f"asking {name} with {words} words of context…", file=sys.stderr)
                 _, _, results = run_eval(items, sized.ask, folder)
+                answerable = [r for r in results if r.item.answerable]  # as `summarise`
                 per_fold = [0] * folds
-                for r in results:
-                    found = sum(rank is not None for rank in r.span_ranks)
+                for r in answerable:
                     if folds:
+                        found = sum(rank is not None for rank in r.span_ranks)
                         per_fold[fold_of(r.item.id, folds)] += found
-                ranks = [rank for r in results for rank in r.span_ranks]
-                recall = _mean(rank is not None for rank in ranks)
+                spans = sum(len(r.span_ranks) for r in answerable)
                 self.budgets.setdefault(name, {})[words] = BudgetRecall(
-                    recall, len(ranks), per_fold
+                    summarise(results).recall, spans, per_fold
                 )
 
     def cross_validate(self, folds: int) -> None:
