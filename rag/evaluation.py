@@ -68,6 +68,8 @@ class ItemResult:
     # choose from (`facts_found` against this says whether facts are lost in retrieval or
     # in choosing what to show).
     context_facts: int = 0
+    # Per span: wholly inside one fragment (`span_ranks` counts one at least half inside).
+    spans_whole: list[bool] = field(default_factory=list)
 
     @property
     def support_scores(self) -> list[float]:
@@ -115,6 +117,16 @@ def span_rank(answer: Answer, item: EvalItem, evidence: str, offset: int) -> int
         if overlap >= 0.5 * len(evidence):
             return fragment.rank
     return None
+
+
+def span_whole(answer: Answer, item: EvalItem, evidence: str, offset: int) -> bool:
+    """Whether one retrieved fragment holds every word of the span."""
+    return any(
+        (not item.source_file or f.source_file == item.source_file)
+        and f.start_char <= offset
+        and offset + len(evidence) <= f.end_char
+        for f in answer.retrieved
+    )
 
 
 def facts_in(text: str, key_facts: list[list[str]]) -> int:
@@ -197,6 +209,10 @@ def evaluate_item(item: EvalItem, answer: Answer, checker: CitationChecker) -> I
         item=item,
         answer=answer,
         span_ranks=ranks,
+        spans_whole=[
+            span_whole(answer, item, e, o)
+            for e, o in zip(item.evidence, item.offsets, strict=False)
+        ],
         facts_found=facts_in(answer.text, item.key_facts),
         context_facts=facts_in(checker.context(answer), item.key_facts) if item.key_facts else 0,
         citations_valid=checker.valid(answer),
@@ -327,6 +343,7 @@ class Headline:
     label: str
     n: int
     recall: float | None
+    whole: float | None  # evidence spans wholly inside one fragment
     paraphrase_recall: float | None
     multi_all: float | None
     mrr: float | None
@@ -351,6 +368,7 @@ def headline(label: str, results: list[ItemResult], answers: bool = True) -> Hea
         label=label,
         n=len(results),
         recall=s.recall,
+        whole=_mean(w for r in answerable for w in r.spans_whole),
         paraphrase_recall=_mean(rank is not None for rank in para),
         multi_all=_mean(all(x is not None for x in r.span_ranks) for r in multi),
         mrr=s.mrr,
@@ -365,6 +383,7 @@ def headline(label: str, results: list[ItemResult], answers: bool = True) -> Hea
 
 HEADLINE_COLUMNS = (
     ("recall", "recall"),
+    ("whole", "whole"),
     ("paraphrase_recall", "para"),
     ("multi_all", "multi"),
     ("mrr", "mrr"),
@@ -385,8 +404,9 @@ def format_headlines(rows: list[Headline]) -> str:
         p50 = "     -" if r.p50_ms is None else f"{r.p50_ms:>6.0f}"
         lines.append(f"{r.label:<{width}} {r.n:>4} {cells} {p50}")
     lines.append(
-        "recall: evidence spans inside the context; para: same, paraphrased questions; multi: "
-        "multi-passage questions with every span in the context; refuse: unanswerable answered "
+        "recall: evidence spans at least half inside a fragment of the context; whole: wholly "
+        "inside one; para: recall of paraphrased questions; multi: multi-passage questions "
+        "with every span in the context (at least half); refuse: unanswerable answered "
         "'not found' or hedged; notfnd: unanswerable answered a clean 'not found'; doubt: "
         "answerable answered with the hedge or 'not found'; facts: key facts in the answer text; "
         "cfacts: key facts in the context the answer was chosen from."
@@ -443,7 +463,7 @@ def headline_intervals(
     )
 
 
-PAIRED_COLUMNS = ("recall", "paraphrase_recall", "multi_all", "mrr", "context_facts")
+PAIRED_COLUMNS = ("recall", "whole", "paraphrase_recall", "multi_all", "mrr", "context_facts")
 
 
 def paired_differences(
@@ -521,22 +541,25 @@ class BudgetRecall:
     recall: float | None
     spans: int
     spans_per_fold: list[int]
+    whole: float | None = None  # spans wholly inside one fragment
 
 
 def format_budgets(budgets: dict[str, dict[int, BudgetRecall]]) -> str:
     if not budgets:
         return ""
     sizes = sorted({words for cells in budgets.values() for words in cells})
-    width = max(len(name) for name in budgets) + 2
+    width = max(len(name) for name in budgets) + len(" whole") + 2
     lines = [
-        "recall by words of context (the product)",
+        "recall by words of context (the product; whole: spans wholly inside one fragment)",
         " " * width + "".join(f"{words:>8}" for words in sizes),
     ]
-    for name, cells in budgets.items():
-        values = [cells[w].recall if w in cells else None for w in sizes]
-        lines.append(
-            f"{name:<{width}}" + "".join("       -" if v is None else f"{v:8.3f}" for v in values)
-        )
+    for label, key in (("", "recall"), (" whole", "whole")):
+        for name, cells in budgets.items():
+            values = [getattr(cells[w], key) if w in cells else None for w in sizes]
+            lines.append(
+                f"{name + label:<{width}}"
+                + "".join("       -" if v is None else f"{v:8.3f}" for v in values)
+            )
     first, cells = next(iter(budgets.items()))
     if any(cell.spans_per_fold for cell in cells.values()):
         lines.append(f"{first}: evidence spans in the context per fold")
@@ -643,7 +666,7 @@ class EvalSuite:
                         per_fold[fold_of(r.item.id, folds)] += found
                 spans = sum(len(r.span_ranks) for r in answerable)
                 self.budgets.setdefault(name, {})[words] = BudgetRecall(
-                    summarise(results).recall, spans, per_fold
+                    summarise(results).recall, spans, per_fold, headline(name, results).whole
                 )
 
     def cross_validate(self, folds: int) -> None:

@@ -55,6 +55,9 @@ class Fragment:
     score: float
     unit_rows: list[int]
     unit_scores: list[float]
+    # Words before the first unit (the end of the unit before it: `rag.retrieval`'s
+    # lead-in): context for the reader, not part of any passage.
+    lead_words: int = 0
 
 
 @dataclass
@@ -78,7 +81,7 @@ class Passage:
     def reach(self) -> str:
         """The passage's words and the `FORWARD_SHIFT` words after it in its fragment:
         answers follow the words of the question, and may run on past the window."""
-        words = self.fragment.chunk.text.split()
+        words = self.fragment.chunk.text.split()[self.fragment.lead_words :]
         return " ".join(words[self.first : self.last + FORWARD_SHIFT])
 
     def near(self, other: Passage, gap: int) -> bool:
@@ -103,7 +106,8 @@ class ChunkWords:
     def __init__(self, fragment: Fragment, units: list[Unit]) -> None:
         self.fragment = fragment
         chunk = fragment.chunk
-        self.spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", chunk.text)]
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", chunk.text)]
+        self.spans = spans[fragment.lead_words :]  # the lead-in is context, not a passage
         self.units = [units[r] for r in fragment.unit_rows]
         self.stems = [stems for unit in self.units for stems in word_stems(unit.text)]
         if len(self.stems) != len(self.spans):  # units not split on whitespace alone

