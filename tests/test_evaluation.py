@@ -48,9 +48,8 @@ def test_whole_counts_only_spans_with_every_word_in_one_fragment(tmp_path):
     item = EvalItem("w", "vraag", True, spans, [10, 100, 160], [], "multi", "lexical", "ep.txt")
     fragments = [
         RetrievedFragment(1, "ep", "ep.txt", 0, 60, 1.0),  # all of the first span
-        RetrievedFragment(
-            2, "ep", "ep.txt", 115, 170, 0.9
-        ),  # 25 of 40 of the second, 10 of the third
+        # 25 of the second span's 40 characters, 10 of the third's
+        RetrievedFragment(2, "ep", "ep.txt", 115, 170, 0.9),
     ]
     answer = Answer("vraag", "tekst", True, "extractive", [], fragments, {"total": 1.0})
     result = evaluate_item(item, answer, CitationChecker(tmp_path))

@@ -78,6 +78,7 @@ def test_the_intro_enters_the_context_only_after_everything_else(service):
         assert fragments, question
         # No unit of the intro is ranked in; a fragment that starts where the intro ends
         # may take in the intro's last words as its lead-in, as any fragment does.
-        assert all(units[f.unit_rows[0]].start_char >= crossing.start_char for f in fragments)
+        ranked_starts = [units[f.unit_rows[0]].start_char for f in fragments]
+        assert all(start >= crossing.start_char for start in ranked_starts), question
         lead = service._retriever.lead_words
         assert all(f.lead_words <= lead for f in fragments), question
