@@ -107,26 +107,19 @@ class Summary:
     extra: dict = field(default_factory=dict)
 
 
-def span_rank(answer: Answer, item: EvalItem, evidence: str, offset: int) -> int | None:
-    """Rank of the first retrieved fragment covering at least half of the span."""
+def span_rank(
+    answer: Answer, item: EvalItem, evidence: str, offset: int, share: float = 0.5
+) -> int | None:
+    """Rank of the first retrieved fragment covering at least `share` of the span (half
+    for `recall`; all of it, `share=1`, for `whole`)."""
     start, end = offset, offset + len(evidence)
     for fragment in answer.retrieved:
         if item.source_file and fragment.source_file != item.source_file:
             continue
         overlap = min(end, fragment.end_char) - max(start, fragment.start_char)
-        if overlap >= 0.5 * len(evidence):
+        if overlap >= share * len(evidence):
             return fragment.rank
     return None
-
-
-def span_whole(answer: Answer, item: EvalItem, evidence: str, offset: int) -> bool:
-    """Whether one retrieved fragment holds every word of the span."""
-    return any(
-        (not item.source_file or f.source_file == item.source_file)
-        and f.start_char <= offset
-        and offset + len(evidence) <= f.end_char
-        for f in answer.retrieved
-    )
 
 
 def facts_in(text: str, key_facts: list[list[str]]) -> int:
@@ -201,18 +194,13 @@ def _in_given_fragment(c: Citation, answer: Answer) -> bool:
 
 
 def evaluate_item(item: EvalItem, answer: Answer, checker: CitationChecker) -> ItemResult:
-    ranks = [
-        span_rank(answer, item, e, o) for e, o in zip(item.evidence, item.offsets, strict=False)
-    ]
+    spans = list(zip(item.evidence, item.offsets, strict=False))
     markers, markers_valid = checker.markers(answer)
     return ItemResult(
         item=item,
         answer=answer,
-        span_ranks=ranks,
-        spans_whole=[
-            span_whole(answer, item, e, o)
-            for e, o in zip(item.evidence, item.offsets, strict=False)
-        ],
+        span_ranks=[span_rank(answer, item, e, o) for e, o in spans],
+        spans_whole=[span_rank(answer, item, e, o, share=1.0) is not None for e, o in spans],
         facts_found=facts_in(answer.text, item.key_facts),
         context_facts=facts_in(checker.context(answer), item.key_facts) if item.key_facts else 0,
         citations_valid=checker.valid(answer),
@@ -665,8 +653,9 @@ class EvalSuite:
                         found = sum(rank is not None for rank in r.span_ranks)
                         per_fold[fold_of(r.item.id, folds)] += found
                 spans = sum(len(r.span_ranks) for r in answerable)
+                row = headline(name, results)  # the headline's recall and whole, as printed
                 self.budgets.setdefault(name, {})[words] = BudgetRecall(
-                    summarise(results).recall, spans, per_fold, headline(name, results).whole
+                    row.recall, spans, per_fold, row.whole
                 )
 
     def cross_validate(self, folds: int) -> None:
