@@ -14,7 +14,7 @@ EXTRACTIVE_OTHER_EPISODE = "In een andere aflevering:"
 NOT_FOUND = "Dat is in de afleveringen niet besproken."
 NOT_FOUND_NEAREST = (
     "Dat is in de afleveringen niet besproken. Het dichtst in de buurt komt een fragment uit "
-    "„{title}”: “…{excerpt}…”"
+    "„{title}”: “{excerpt}…”"
 )
 NO_EPISODES = "Er zijn nog geen afleveringen geïndexeerd, dus ik kan nog niets beantwoorden."
 EMPTY_QUESTION = "Stel een vraag over de afleveringen van AI Report."

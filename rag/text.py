@@ -130,21 +130,26 @@ def readable(text: str, fix_names: Callable[[str], str] | None = None) -> str:
     """Caption text made for reading: no fillers, stutters or leading glue words, a full
     stop where the captions start a sentence, names spelled right (`fix_names`, e.g.
     `Lexicon.fix_spelling`), a capital at the start and an ellipsis where the speaker
-    goes on. Display only: quotes stay verbatim."""
+    goes on, and where it starts inside a sentence. Display only: quotes stay verbatim."""
     text = MARKER_RE.sub(" ", text)
     words = [w for w in text.split() if w.lower().strip(".,!?") not in FILLERS]
     words = collapse_repeats(words)
     # Glue words, and a stray letter where the window cut a name ("q" of "grok met een q").
+    glued = False
     while len(words) > 8 and (
         words[0].lower() in LEADING_GLUE or (len(words[0]) == 1 and words[0].isalpha())
     ):
         words.pop(0)
+        glued = True
+    # The captions capitalise a sentence's first word: a lowercase first word, with no
+    # glue dropped before it, means the window was cut inside a sentence.
+    mid_sentence = bool(words) and not glued and words[0][:1].islower()
     out = " ".join(mark_sentences(words))
     if fix_names is not None:
         out = fix_names(out)
     if not out:
         return ""
-    out = out[0].upper() + out[1:]
+    out = "…" + out if mid_sentence else out[0].upper() + out[1:]
     return out if out[-1] in ".!?…" else out + "…"
 
 

@@ -66,10 +66,33 @@ def test_readable_ends_a_sentence_where_the_captions_start_one():
         "hoe het te werk gaat in onderzoek Ja handig om te weten Ik denk dat Deep Research het kan"
     )
     assert readable(text) == (
-        "Hoe het te werk gaat in onderzoek. Ja handig om te weten. Ik denk dat Deep Research "
+        "…hoe het te werk gaat in onderzoek. Ja handig om te weten. Ik denk dat Deep Research "
         "het kan…"
     )
-    assert readable("dat was het, Ja precies") == "Dat was het, Ja precies…"
+    assert readable("Dat was het, Ja precies") == "Dat was het, Ja precies…"
+
+
+def test_readable_marks_a_passage_that_starts_mid_sentence_with_an_ellipsis():
+    # A window cut inside a sentence starts with a word the captions left lowercase: it
+    # is not the start of a sentence, so no capital, but "…" as for the cut at the end.
+    assert readable("geweest op het gebied van AI Ja dat klopt") == (
+        "…geweest op het gebied van AI. Ja dat klopt…"
+    )
+    # A sentence the captions start (capitalised) or a clause after dropped glue words
+    # ("dus", "en") reads as a start.
+    rest = "het model werkt met heel kleine losse experts"
+    assert readable(f"Dus {rest}") == readable(f"en {rest}") == f"H{rest[1:]}…"
+    assert readable("Ik denk het wel") == "Ik denk het wel…"
+
+
+def test_the_not_found_pointer_marks_a_cut_once(service):
+    # The pointer's excerpt is cut at the end; where it starts inside a sentence the
+    # excerpt itself says so: one "…", never two.
+    answer = service.ask("Hoeveel parameters heeft Grok 3?")
+    assert answer.verdict == "not_found" and "dichtst in de buurt" in answer.text
+    excerpt = answer.text.split("“", 1)[1]
+    assert "……" not in answer.text and excerpt.endswith("…”")
+    assert excerpt[0].isupper() or (excerpt[0] == "…" and not excerpt[1].isupper())
 
 
 def test_attribution_is_left_out_for_placing_passages():
