@@ -20,15 +20,30 @@ class ChunkerConfig:
     unit_words: int = 40
     chunk_units: int = 8
     overlap_units: int = 2
+    # Words in an episode's first unit (0: `unit_words`), so every later cut moves: the
+    # evaluation measures with it how much retrieval depends on where the cuts fall.
+    first_unit_words: int = 0
 
     def __post_init__(self) -> None:
         if self.unit_words < 1 or self.chunk_units < 1:
             raise ValueError("unit_words and chunk_units must be positive")
         if not 0 <= self.overlap_units < self.chunk_units:
             raise ValueError("overlap_units must be smaller than chunk_units")
+        if self.first_unit_words < 0:
+            raise ValueError("first_unit_words must be 0 (unset) or positive")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The config as the manifest records it; unset options are left out, so an index
+        built before they existed stays compatible."""
+        config = asdict(self)
+        if not self.first_unit_words:
+            del config["first_unit_words"]
+        return config
+
+    def cuts(self, n_words: int) -> list[int]:
+        """The first word of each unit of an `n_words`-word episode."""
+        first = self.first_unit_words or self.unit_words
+        return [0, *range(first, n_words, self.unit_words)] if n_words else []
 
 
 @dataclass
@@ -77,8 +92,8 @@ class Chunk:
 def make_units(episode: Episode, config: ChunkerConfig) -> list[Unit]:
     units = []
     n_words = len(episode.words)
-    for index, first in enumerate(range(0, n_words, config.unit_words)):
-        last = min(first + config.unit_words, n_words)
+    cuts = config.cuts(n_words)
+    for index, (first, last) in enumerate(zip(cuts, [*cuts[1:], n_words], strict=True)):
         units.append(
             Unit(
                 episode_id=episode.id,

@@ -207,7 +207,15 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     service = open_service(settings)
-    suite.run(service, baseline=args.baseline, distractors=args.distractors)
+    if args.first_unit_words < 0:
+        print("--first-unit-words: a number of words, 1 or more", file=sys.stderr)
+        return 2
+    suite.run(
+        service,
+        baseline=args.baseline,
+        distractors=args.distractors,
+        first_unit_words=args.first_unit_words,
+    )
     if args.folds:
         suite.cross_validate(args.folds)
     if args.budgets:
@@ -298,7 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N,N,…",
         help="also measure recall with each of these words of context (e.g. 500,1000,1500,3000)",
     )
-    ev.add_argument("--cache-dir", default="data/eval-cache", help="distractor corpus and vectors")
+    ev.add_argument(
+        "--first-unit-words",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure with the units cut N words into each episode (a second index)",
+    )
+    ev.add_argument(
+        "--cache-dir", default="data/eval-cache", help="distractor corpus, vectors, other index"
+    )
     ev.set_defaults(func=cmd_eval)
 
     bench = sub.add_parser("bench", help="speed and memory benchmarks")

@@ -576,13 +576,33 @@ class EvalSuite:
         self.cv_report: str | None = None
         self.paired: dict[str, dict[str, tuple[float, float, float]]] = {}
         self.budgets: dict[str, dict[int, BudgetRecall]] = {}
+        self.recut: tuple[int, int] | None = None  # (first unit's words, unit words)
 
-    def run(self, service, baseline: bool = False, distractors: int = 0) -> None:
+    def run(
+        self, service, baseline: bool = False, distractors: int = 0, first_unit_words: int = 0
+    ) -> None:
         from rag.service import AnswerService
         from rag.synthetic import with_distractors
 
         self.mode = str(service.composer.mode)
         self._run_corpus(service, "", baseline)
+        if first_unit_words:
+            # The same corpus with every unit boundary moved: a second index in the cache.
+            update = {
+                "first_unit_words": first_unit_words,
+                "index_dir": self.cache_dir / f"index-first{first_unit_words}",
+            }
+            recut = AnswerService(
+                service.settings.model_copy(update=update),
+                service.embedder,
+                service.composer,
+                service.rewriter,
+                service.planner,
+            )
+            print(f"indexing with units cut {first_unit_words} words in…", file=sys.stderr)
+            recut.reindex()
+            self._run_corpus(recut, f" cut{first_unit_words}", baseline=False)
+            self.recut = (first_unit_words, service.settings.unit_words)
         if distractors:
             extended = with_distractors(self.settings, distractors, self.cache_dir)
             other = AnswerService(
@@ -667,7 +687,15 @@ class EvalSuite:
     def report(self) -> str:
         order = {name: i for i, (name, _) in enumerate(self.sets)}
         rows = sorted(self.rows, key=lambda r: ("+" in r.label, order[r.label.split()[0]]))
-        parts = [f"mode: {self.mode}", format_headlines(rows), format_intervals(rows)]
+        parts = [f"mode: {self.mode}", format_headlines(rows)]
+        if self.recut:
+            first, every = self.recut
+            parts[-1] += (
+                f"\ncut{first}: the units cut {first} words into each episode and every {every} "
+                "words after, instead of every "
+                f"{every} from the start (the same questions on a second index)."
+            )
+        parts.append(format_intervals(rows))
         parts.append(format_paired(self.paired))
         parts += self.details
         if self.cv_report:

@@ -118,7 +118,12 @@ def _compatible(
 
 
 def chunker_config(settings: Settings) -> ChunkerConfig:
-    return ChunkerConfig(settings.unit_words, settings.chunk_units, settings.chunk_overlap_units)
+    return ChunkerConfig(
+        settings.unit_words,
+        settings.chunk_units,
+        settings.chunk_overlap_units,
+        settings.first_unit_words,
+    )
 
 
 def build_index(

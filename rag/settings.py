@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     unit_words: int = 40
     chunk_units: int = 8
     chunk_overlap_units: int = 2
+    first_unit_words: int = 0  # 0: unit_words; else every cut moves (evaluation only)
     # "embedded": the ~320-word chunks are embedded too (each word ~2.3 times).
     # "none": only units, each word once (indexing 2.5x faster); the surroundings signal is
     # then the mean unit cosine around each unit. Same dev recall at 1,500 words of

@@ -65,3 +65,18 @@ def test_tiny_tail_unit_is_merged():
 def test_invalid_config_is_rejected():
     with pytest.raises(ValueError):
         ChunkerConfig(unit_words=40, chunk_units=4, overlap_units=4)
+
+
+def test_the_first_unit_can_be_shorter_so_every_later_cut_moves():
+    # FIRST_UNIT_WORDS cuts the same transcript elsewhere: the evaluation uses it to see
+    # how much retrieval depends on where the 40-word cuts happen to fall.
+    episode = parse_file(SAMPLE)
+    units, _ = chunk_episode(episode, ChunkerConfig(unit_words=40, first_unit_words=20))
+    assert [u.first_word for u in units[:4]] == [0, 20, 60, 100]
+    assert sum(len(u.text.split()) for u in units) == len(episode.words)
+    # Cut as before when unset, and an index built before the option stays compatible.
+    assert [u.first_word for u in chunk_episode(episode, ChunkerConfig())[0][:3]] == [0, 40, 80]
+    assert ChunkerConfig().as_dict() == {"unit_words": 40, "chunk_units": 8, "overlap_units": 2}
+    assert ChunkerConfig(first_unit_words=20).as_dict()["first_unit_words"] == 20
+    with pytest.raises(ValueError):
+        ChunkerConfig(first_unit_words=-1)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import DEV_SET, make_settings, write_md_episode
+from conftest import DEV_SET, make_settings, sample_words, write_md_episode
 
 
 def aireport(settings, *args: str, env: dict, stdin: str | None = None, verbose: bool = False):
@@ -231,3 +231,39 @@ def test_terminal_sources_say_where_as_the_bot_does():
     lines = format_sources(answer)
     assert "[1] Aflevering (rond 12:34)" in lines
     assert "[2] Aflevering (rond 27% van de aflevering)" in lines
+
+
+def test_eval_measures_again_with_the_units_cut_elsewhere(tmp_path: Path, clean_env):
+    """`--first-unit-words N` builds a second index whose units are cut N words into
+    each episode and every 40 words after, and asks the same questions on it: a choice
+    that only wins where the cuts happen to fall shows up as a gap between the rows."""
+    transcripts = tmp_path / "t"
+    transcripts.mkdir()
+    path = write_md_episode(transcripts, "een.md", "eeeeeeeeeee", "Aflevering een", 300, 13000)
+    source = path.read_text(encoding="utf-8")
+    items = []
+    for n, start in enumerate((13030, 13150)):
+        evidence = " ".join(sample_words()[start : start + 15])
+        items.append(
+            {"id": f"c{n}", "question": evidence, "evidence": [evidence]}
+            | {"offset": [source.index(evidence)], "source_file": "een.md"}
+        )
+    questions = tmp_path / "mini.jsonl"
+    questions.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    settings = make_settings(transcripts, tmp_path / "index")
+    cache = tmp_path / "cache"
+    args = ("eval", str(questions), "--first-unit-words", "20", "--cache-dir", str(cache))
+    result = aireport(settings, *args, "--json", env=clean_env)
+    assert result.returncode == 0, result.stderr
+    rows = {h["label"]: h for h in json.loads(result.stdout)["headlines"]}
+    assert sorted(rows) == ["mini cut20 vraagbaak", "mini vraagbaak"]
+    assert rows["mini cut20 vraagbaak"]["n"] == 2
+    from rag.service import AnswerService
+
+    recut = AnswerService(make_settings(transcripts, cache / "index-first20"))
+    assert recut.load() and recut.index is not None
+    assert [u.first_word for u in recut.index.units[:3]] == [0, 20, 60]
+    assert recut.index.manifest["chunker"]["first_unit_words"] == 20
+    text = aireport(settings, *args, env=clean_env)
+    assert re.search(r"^mini cut20 vraagbaak +2 ", text.stdout, re.M), text.stdout
+    assert "cut20: the units cut 20 words into each episode" in text.stdout

@@ -28,3 +28,27 @@ def test_the_wheel_holds_the_bundled_lexicon_and_speakers(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "rag/data/lexicon.txt" in names and "rag/data/speakers.txt" in names
     assert "bot/app.py" in names and "rag/retrieval.py" in names
+
+
+def test_every_value_the_env_example_offers_is_one_the_settings_accept(monkeypatch):
+    # `.env.example` explains the choices of a setting in comments ('# "none": …') above
+    # its line; a user who copies one must not get a validation error at start-up.
+    from bot.settings import BotSettings
+
+    monkeypatch.chdir(ROOT / "tests")  # no .env of a developer read in
+    lines = (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    offered: list[str] = []
+    checked = 0
+    for line in lines:
+        if line.startswith('# "'):
+            offered.append(line.split('"')[1])
+        elif "=" in line and not line.startswith("#"):
+            key = line.split("=", 1)[0].strip().lower()
+            assert key in BotSettings.model_fields, f"{key} is not a setting"
+            for value in offered:
+                BotSettings.model_validate({key: value})
+                checked += 1
+            offered = []
+        elif not line.startswith("#"):
+            offered = []
+    assert checked >= 4  # the embedder and chunk-vector choices at least
