@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -52,3 +53,17 @@ def test_every_value_the_env_example_offers_is_one_the_settings_accept(monkeypat
         elif not line.startswith("#"):
             offered = []
     assert checked >= 4  # the embedder and chunk-vector choices at least
+
+
+def test_openmp_threads_spin_briefly_unless_the_environment_says_otherwise():
+    names = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT")
+    code = f"import os, rag; print(*(os.environ[n] for n in {names!r}))"
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env["PYTHONPATH"] = str(ROOT)
+    run = [sys.executable, "-c", code]
+    default = subprocess.run(run, env=env, capture_output=True, text=True, check=True)
+    assert default.stdout.split() == ["PASSIVE", "1000", "20"]
+    own = subprocess.run(
+        run, env=env | {"GOMP_SPINCOUNT": "0"}, capture_output=True, text=True, check=True
+    )
+    assert own.stdout.split() == ["PASSIVE", "0", "20"]  # an operator's choice is kept
