@@ -12,6 +12,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # query then takes 49 instead of 42 ms; unbounded spinning made that 107 ms (Benchmarks).
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 # numpy's OpenBLAS threads spin 2^28 cycles (~0.1 s) after each call by default and took
-# a core from the query embedding that follows (archive retrieve p50 58 -> 40 ms with
+# a core from the query embedding that follows (archive retrieve p50 57 -> 34 ms with
 # 2^20). Must be set before numpy loads.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")

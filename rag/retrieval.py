@@ -387,9 +387,7 @@ class HybridRetriever:
         topic = self.speakers.without(without_attribution(query))
         place, place_weights = qv, weights
         if topic != query:
-            # Without the speakers' names the question was searched already: its vector
-            # places too, so a question naming one costs two embeddings, not three.
-            place = self._embed(plain if plain != query else " ".join([topic, *extra]))
+            place = self._embed(" ".join([topic, *extra]))
             kept = set(search_tokens(topic)) | set(extra)
             place_weights = {t: w for t, w in weights.items() if t in kept}
         passages = locate_passages(

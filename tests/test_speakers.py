@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rag.embeddings import Embedder
 from rag.speakers import Speakers, guests_in_title, load_speakers, parse_speakers
 
 TITLE = (
@@ -87,29 +86,3 @@ def test_a_question_naming_the_guest_finds_him_speaking(service):
     ):
         retrieved = service.ask(question).retrieved
         assert any(f.start_char <= offset < f.end_char for f in retrieved), question
-
-
-def test_a_question_naming_a_speaker_costs_two_embeddings_not_three(service):
-    # The question is embedded, and the question without the names (a second search);
-    # placing the passages reuses the second vector instead of embedding a third text,
-    # which on two cores is ~40 ms a question.
-    retriever = service._retriever
-    inner = retriever.embedder
-    texts: list[str] = []
-
-    class Counting(Embedder):
-        def embed_passages(self, texts):
-            return inner.embed_passages(texts)
-
-        def embed_query_array(self, text):
-            texts.append(text)
-            return inner.embed_query_array(text)
-
-    retriever.embedder = Counting()
-    try:
-        result = retriever.retrieve("Wat zegt Milou over quantisatie van open modellen, Rick?")
-    finally:
-        retriever.embedder = inner
-    assert len(texts) == 2, texts
-    assert not any("Milou" in t or "Rick" in t for t in texts[1:])
-    assert result.passages and result.fragments
