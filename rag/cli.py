@@ -207,9 +207,6 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     service = open_service(settings)
-    if args.first_unit_words < 0:
-        print("--first-unit-words: a number of words, 1 or more", file=sys.stderr)
-        return 2
     suite.run(
         service,
         baseline=args.baseline,
@@ -237,6 +234,17 @@ def add_registered_commands(sub: argparse._SubParsersAction) -> None:
     itself knows nothing of them."""
     for entry in entry_points(group=COMMANDS_GROUP):
         entry.load()(sub)
+
+
+def word_count(text: str) -> int:
+    """`--first-unit-words 20`: a positive number of words."""
+    try:
+        words = int(text)
+    except ValueError:
+        words = 0
+    if words < 1:
+        raise argparse.ArgumentTypeError(f"not a number of words: {text!r}")
+    return words
 
 
 def word_budgets(text: str) -> list[int]:
@@ -308,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--first-unit-words",
-        type=int,
+        type=word_count,
         default=0,
         metavar="N",
         help="also measure with the units cut N words into each episode (a second index)",

@@ -95,6 +95,7 @@ def test_unreadable_question_files_get_a_message_not_a_traceback(
         (("ask", "--questions-file", str(latin)), "UTF-8"),
         (("eval", str(tmp_path / "missing.jsonl")), "missing.jsonl"),
         (("eval", str(broken)), "broken.jsonl, line 2"),
+        (("eval", str(broken), "--first-unit-words", "-20"), "not a number of words: '-20'"),
     ]
     for args, expected in cases:
         result = aireport(sample_index, *args, env=clean_env)
