@@ -248,12 +248,13 @@ def word_count(text: str) -> int:
 
 
 def word_budgets(text: str) -> list[int]:
-    """`--budgets 500,1000,1500`: positive word counts, in the order given."""
+    """`--budgets 500,1000,1500`: positive word counts (`word_count` each), in the order
+    given."""
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of word counts: {text!r}") from None
-    if not sizes or min(sizes) < 1:
+        sizes = [word_count(part) for part in text.split(",") if part.strip()]
+    except argparse.ArgumentTypeError:
+        sizes = []
+    if not sizes:
         raise argparse.ArgumentTypeError(f"not a list of word counts: {text!r}")
     return list(dict.fromkeys(sizes))
 

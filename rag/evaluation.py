@@ -561,6 +561,16 @@ def format_budgets(budgets: dict[str, dict[int, BudgetRecall]]) -> str:
     return "\n".join(lines)
 
 
+def _alike(service, settings):
+    """An `AnswerService` for other `settings` (another corpus, index or context size)
+    sharing `service`'s embedder, composer, rewriter and planner."""
+    from rag.service import AnswerService
+
+    return AnswerService(
+        settings, service.embedder, service.composer, service.rewriter, service.planner
+    )
+
+
 class EvalSuite:
     """`aireport eval`: question sets x (the product, the baseline) x (corpus, + distractors)."""
 
@@ -581,7 +591,6 @@ class EvalSuite:
     def run(
         self, service, baseline: bool = False, distractors: int = 0, first_unit_words: int = 0
     ) -> None:
-        from rag.service import AnswerService
         from rag.synthetic import with_distractors
 
         self.mode = str(service.composer.mode)
@@ -592,22 +601,14 @@ class EvalSuite:
                 "first_unit_words": first_unit_words,
                 "index_dir": self.cache_dir / f"index-first{first_unit_words}",
             }
-            recut = AnswerService(
-                service.settings.model_copy(update=update),
-                service.embedder,
-                service.composer,
-                service.rewriter,
-                service.planner,
-            )
+            recut = _alike(service, service.settings.model_copy(update=update))
             print(f"indexing with units cut {first_unit_words} words in…", file=sys.stderr)
             recut.reindex()
             self._run_corpus(recut, f" cut{first_unit_words}", baseline=False)
             self.recut = (first_unit_words, service.settings.unit_words)
         if distractors:
             extended = with_distractors(self.settings, distractors, self.cache_dir)
-            other = AnswerService(
-                extended, service.embedder, service.composer, service.rewriter, service.planner
-            )
+            other = _alike(service, extended)
             print(f"indexing the corpus + {distractors} distractor episodes…", file=sys.stderr)
             other.reindex()
             self._run_corpus(other, f" +{distractors}", baseline)
@@ -653,15 +654,12 @@ class EvalSuite:
         invisible at one budget when a set holds few such spans (dev holds one);
         smaller budgets show them. Spans per fold when `folds` is given."""
         from rag.calibration import fold_of
-        from rag.service import AnswerService
 
         folder = service.settings.transcripts_dir
         for words in budgets:
             update = {"context_words": words, "llm_context_words": words}
             settings = service.settings.model_copy(update=update)
-            sized = AnswerService(
-                settings, service.embedder, service.composer, service.rewriter, service.planner
-            )
+            sized = _alike(service, settings)
             sized.load()
             for name, items in self.sets:
                 print(f"asking {name} with {words} words of context…", file=sys.stderr)
