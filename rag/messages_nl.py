@@ -47,3 +47,12 @@ SKIP_REASONS = {
 def skip_reason(code: str, detail: str = "") -> str:
     text = SKIP_REASONS.get(code, code)
     return f"{text} ({detail})" if detail else text
+
+# Questions about the guests, answered from the episode titles (`rag.guests`).
+GUEST_IN_EPISODE = "{guest} was te gast in de aflevering „{title}” [{n}]."
+GUEST_IN_EPISODES = "{guest} was te gast in {count} afleveringen:"
+GUEST_OF_EPISODE = "De gast in „{title}” was {guests} [{n}]."
+GUESTS_WHICH_EPISODE = "Welke aflevering bedoel je? Deze afleveringen hadden een gast:"
+GUEST_LIST_ITEM = "• {guests}: „{title}” [{n}]"
+EPISODE_LIST_ITEM = "• „{title}” [{n}]"
+GUESTS_MORE = "…en nog {count} andere."

@@ -60,6 +60,12 @@ class Speakers:
         person (the lexicon lists people too, by their full names: "Rick Lamers")."""
         return len(guest.split()) == 1 and guest.lower() in self.topics
 
+    def guests_of(self, title: str) -> list[str]:
+        """The guests an episode title names, without models ("gesprek met Claude") and
+        hosts."""
+        guests = (" ".join(g.split()) for g in guests_in_title(title))
+        return [g for g in guests if not self._is_topic(g) and g not in self.names]
+
     def with_guests(self, titles: Iterable[str], topics: Iterable[str] = ()) -> Speakers:
         """These speakers and the guests the episode `titles` name."""
         guests = [g for t in titles for g in guests_in_title(t)]

@@ -1,0 +1,199 @@
+"""Questions about the guests: "Wie was de gast?", "In welke aflevering was Rick Lamers
+te gast?".
+
+The episode titles say who the guest was ("… exclusief interview met Rick Lamers
+(Groq)", `rag.speakers.guests_in_title`); the captions hardly do (the guest speaks, and
+the hosts name him once, when they introduce him), so a search of the captions for such
+a question finds small talk about "gasten". These questions are answered from the
+titles instead, each episode cited where its captions name the guest (or, when they
+never do, where they begin). A question that asks more ("… en wat vindt hij van …?"),
+about what a guest said, or about episodes still to come, is searched as before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rag import messages_nl as nl
+from rag.answer import Citation
+from rag.chunking import Unit
+from rag.lexicon import phrase_pattern
+from rag.retrieval import Retrieval
+from rag.speakers import Speakers
+from rag.store import EpisodeInfo, SearchIndex
+
+_GUEST = r"(?:te\s+gast|gast|gasten|geïnterviewd|geinterviewd)"
+# "Wie was de gast?", "wie werd er geïnterviewd", "Met wie was het interview?", "Welke
+# gasten …?"
+WHO_WAS_THE_GUEST = re.compile(
+    rf"\bwie\b.*\b{_GUEST}\b|\bwelke\s+gast(?:en)?\b"
+    r"|\bmet\s+wie\b.*\b(?:interview|gesprek|gepraat|gesproken|praten|praatten|spraken|sprak)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+# "In welke aflevering was …", "Wanneer was …" with "te gast", "interview", "gesprek" …
+WHICH_EPISODE = re.compile(
+    r"\b(?:welke|wat\s+voor)\s+(?:aflevering|afleveringen|podcast|podcasts)\b|\bwanneer\b",
+    re.IGNORECASE,
+)
+APPEARED = re.compile(rf"\b(?:{_GUEST}|interview|gesprek|aan\s+tafel)\b", re.IGNORECASE)
+# Titles are of episodes that exist: who comes next is for the captions to say.
+TO_COME = re.compile(
+    r"\b(?:volgende|komende|straks|binnenkort|nog\s+komen|gaat\s+komen|komt)\b", re.IGNORECASE
+)
+# A second question after the one about the guest: searched as a whole.
+SECOND_QUESTION = re.compile(
+    r"\ben\s+(?:wat|hoe|waarom|welke|welk|wie|wanneer|waar|waarover)\b|\?\s*\S", re.IGNORECASE
+)
+# Words of a "who was the guest" question that say nothing about which episode.
+_NOT_A_TOPIC = frozenset(
+    """wie wat was is waren zijn de het een er te gast gasten in bij deze die dit dat
+    aflevering afleveringen podcast podcasts van ai report met interview interviews gesprek
+    gesprekken geïnterviewd geinterviewd werd wordt worden zat zaten aan tafel jullie welke
+    jij je jouw ik we wij daar toen eigenlijk ook nog hier over weet weten geweest al
+    allemaal ooit""".split()
+)
+NAME_PARTICLES = frozenset({"van", "der", "den", "de", "ter", "te", "het", "la", "le", "von"})
+MAX_LISTED = 8
+
+
+def about_guests(question: str) -> bool:
+    """Whether `question` may be one the titles answer (cheap: before any lookup)."""
+    if TO_COME.search(question) or SECOND_QUESTION.search(question):
+        return False
+    asks_episode = WHICH_EPISODE.search(question) and APPEARED.search(question)
+    return bool(asks_episode or WHO_WAS_THE_GUEST.search(question))
+
+
+@dataclass
+class GuestAnswer:
+    text: str
+    citations: list[Citation]
+
+
+class Guests:
+    """The guests of the indexed episodes, by episode, as their titles name them."""
+
+    def __init__(self, index: SearchIndex, speakers: Speakers) -> None:
+        self.index = index
+        self.episodes: list[tuple[EpisodeInfo, list[str]]] = [
+            (episode, guests)
+            for episode in index.episodes.values()
+            if (guests := speakers.guests_of(episode.title))
+        ]
+
+    def answer(
+        self, question: str, search: Callable[[str], Retrieval | None]
+    ) -> GuestAnswer | None:
+        """The answer from the titles, or None: not a question about the guests, or one
+        the titles cannot answer."""
+        if not self.episodes or not about_guests(question):
+            return None
+        if WHICH_EPISODE.search(question) and APPEARED.search(question):
+            named = self._named_in(question)
+            if named:
+                return self._episodes_of(named)
+        if WHO_WAS_THE_GUEST.search(question) and not self._named_in(question):
+            return self._guests_of(question, search)
+        return None
+
+    def _named_in(self, question: str) -> list[tuple[EpisodeInfo, str]]:
+        """(episode, guest) for each guest the question names: the full name, or a part
+        of it ("Lamers", "rick"), as whole words."""
+        named = []
+        for episode, guests in self.episodes:
+            for guest in guests:
+                parts = [p for p in guest.split() if p.lower() not in NAME_PARTICLES and len(p) > 2]
+                pattern = phrase_pattern([guest, *parts])
+                if pattern is not None and pattern.search(question):
+                    named.append((episode, guest))
+        return named
+
+    def _episodes_of(self, named: list[tuple[EpisodeInfo, str]]) -> GuestAnswer:
+        citations = [self._citation(n, ep, guest) for n, (ep, guest) in enumerate(named, 1)]
+        guest = named[0][1]
+        if len(named) == 1:
+            text = nl.GUEST_IN_EPISODE.format(guest=guest, title=named[0][0].title, n=1)
+            return GuestAnswer(text, citations)
+        lines = [nl.GUEST_IN_EPISODES.format(guest=guest, count=len(named))]
+        lines += [
+            nl.EPISODE_LIST_ITEM.format(title=ep.title, n=n)
+            for n, (ep, _) in enumerate(named[:MAX_LISTED], 1)
+        ]
+        if len(named) > MAX_LISTED:
+            lines.append(nl.GUESTS_MORE.format(count=len(named) - MAX_LISTED))
+        return GuestAnswer("\n".join(lines), citations[:MAX_LISTED])
+
+    def _guests_of(
+        self, question: str, search: Callable[[str], Retrieval | None]
+    ) -> GuestAnswer | None:
+        """The guests of the episode the question is about; with no topic and several
+        episodes with guests, the list of them."""
+        words = re.findall(r"[\w'-]+", question.lower())
+        topic = " ".join(w for w in words if w not in _NOT_A_TOPIC)
+        if topic:
+            retrieval = search(topic)
+            if retrieval is None or not retrieval.fragments:
+                return None
+            episode_id = retrieval.fragments[0].episode.id
+            chosen = [(ep, guests) for ep, guests in self.episodes if ep.id == episode_id]
+        elif len(self.episodes) == 1:
+            chosen = self.episodes
+        else:
+            lines = [nl.GUESTS_WHICH_EPISODE]
+            citations = []
+            for n, (ep, guests) in enumerate(self.episodes[:MAX_LISTED], 1):
+                lines.append(nl.GUEST_LIST_ITEM.format(guests=_joined(guests), title=ep.title, n=n))
+                citations.append(self._citation(n, ep, guests[0]))
+            if len(self.episodes) > MAX_LISTED:
+                lines.append(nl.GUESTS_MORE.format(count=len(self.episodes) - MAX_LISTED))
+            return GuestAnswer("\n".join(lines), citations)
+        if not chosen:
+            return None  # the episode it is about names no guest in its title
+        episode, guests = chosen[0]
+        text = nl.GUEST_OF_EPISODE.format(title=episode.title, guests=_joined(guests), n=1)
+        return GuestAnswer(text, [self._citation(1, episode, guests[0])])
+
+    def _units(self, episode: EpisodeInfo) -> list[Unit]:
+        units = self.index.units
+        row = self.index.unit_base.get(episode.id)
+        if row is None:
+            return []
+        end = row
+        while end < len(units) and units[end].episode_id == episode.id:
+            end += 1
+        return units[row:end]
+
+    def _citation(self, n: int, episode: EpisodeInfo, guest: str) -> Citation:
+        """Where the episode's captions name the guest: the full name, else the surname,
+        else the first name; where they begin when they never do."""
+        units = self._units(episode)
+        parts = [p for p in guest.split() if p.lower() not in NAME_PARTICLES and len(p) > 2]
+        unit = None
+        for name in [guest, *reversed(parts)]:
+            pattern = phrase_pattern([name])
+            unit = next((u for u in units if pattern and pattern.search(u.text)), None)
+            if unit is not None:
+                break
+        unit = unit or (units[0] if units else None)
+        if unit is None:  # no captions indexed: cite the title alone
+            return Citation(
+                n, episode.id, episode.title, episode.link(), episode.source_file, 0, 0, None, ""
+            )
+        return Citation(
+            n=n,
+            episode_id=episode.id,
+            title=episode.title,
+            url=episode.link(unit.start_time),
+            source_file=episode.source_file,
+            start_char=unit.start_char,
+            end_char=unit.end_char,
+            start_time=unit.start_time,
+            quote=unit.text,
+            position=round(unit.first_word / episode.words, 4) if episode.words else None,
+        )
+
+
+def _joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " en " + names[-1]

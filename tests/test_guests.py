@@ -1,0 +1,128 @@
+"""Questions about who was a guest in which episode are answered from the episode titles,
+with a citation where the captions name the guest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import make_settings, sample_words, write_md_episode
+
+from rag.service import AnswerService
+from rag.transcripts import quote_in_source, read_source_text
+from rag.types import Verdict
+
+TITLE_START = "Grok-3 daagt OpenAI uit"
+
+
+def cited_where_named(answer, folder: Path, name: str) -> bool:
+    """Every citation stands verbatim at its offsets, and one names `name`."""
+    for c in answer.citations:
+        assert quote_in_source(
+            c.quote, read_source_text(folder / c.source_file), c.start_char, c.end_char
+        )
+    return any(name.lower() in " ".join(c.quote.split()).lower() for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "In welke aflevering was Rick Lamers te gast?",
+        "Wanneer was Rick te gast bij AI Report?",
+        "In welke aflevering zat het interview met Rick Lamers?",
+    ],
+)
+def test_which_episode_a_guest_was_in_comes_from_the_titles(service, question):
+    answer = service.ask(question)
+    assert answer.verdict == Verdict.FOUND and answer.found
+    assert TITLE_START in answer.text and "Rick Lamers" in answer.text
+    assert cited_where_named(answer, service.settings.transcripts_dir, "Rick Lamers")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Wie was de gast in deze aflevering?",
+        "wie werd er geïnterviewd",
+        "Met wie was het interview?",
+    ],
+)
+def test_who_the_guest_was_comes_from_the_title(service, question):
+    answer = service.ask(question)
+    assert answer.verdict == Verdict.FOUND
+    assert "Rick Lamers" in answer.text and TITLE_START in answer.text
+    assert cited_where_named(answer, service.settings.transcripts_dir, "Rick Lamers")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Wat zegt Rick Lamers over quantisatie?",  # about what the guest said
+        "In het interview met Rick, wat vertelt hij over Groq?",
+        "Wie is de gast in de volgende aflevering van AI Report?",  # the titles cannot know
+        "Wie was de gast en wat vindt hij van open modellen?",  # a second question
+    ],
+)
+def test_questions_about_what_was_said_are_searched_as_before(service, question):
+    answer = service.ask(question)
+    assert TITLE_START not in answer.text  # no catalogue answer
+    assert answer.retrieved  # the captions were searched
+
+
+@pytest.fixture(scope="module")
+def guest_archive(tmp_path_factory, service) -> AnswerService:
+    """Three episodes: one with Rick Lamers (the sample's ASML part, where he is not named),
+    one with Anna de Vries (named in its captions), one without a guest."""
+    base = tmp_path_factory.mktemp("guests")
+    folder = base / "transcripts"
+    folder.mkdir()
+    write_md_episode(
+        folder, "a.md", "epA", "Chips en Europa + interview met Rick Lamers (Groq)", 600, 19700
+    )
+    words = sample_words()
+    named = (
+        words[1000:1150]
+        + "en vandaag praten we met Anna de Vries over robots".split()
+        + words[1150:1500]
+    )
+    path = write_md_episode(
+        folder, "b.md", "epB", "Robots in huis, een gesprek met Anna de Vries", 10, 0
+    )
+    text = path.read_text(encoding="utf-8").replace(" ".join(words[:10]), " ".join(named))
+    path.write_text(text, encoding="utf-8")
+    write_md_episode(folder, "c.md", "epC", "Nieuws van de week", 500, 12000)
+    settings = make_settings(folder, base / "index", state_dir=base / "state")
+    svc = AnswerService(settings, embedder=service.embedder)
+    assert svc.reindex().episodes == 3
+    return svc
+
+
+def test_each_guest_is_found_in_their_own_episode(guest_archive):
+    folder = guest_archive.settings.transcripts_dir
+    answer = guest_archive.ask("In welke aflevering was Anna de Vries te gast?")
+    assert "Robots in huis" in answer.text and "Chips en Europa" not in answer.text
+    assert [c.episode_id for c in answer.citations] == ["epB"]
+    assert cited_where_named(answer, folder, "Anna de Vries")
+    # Rick is not named in his episode's captions: the citation is where it begins.
+    answer = guest_archive.ask("In welke aflevering was Lamers te gast?")
+    assert "Chips en Europa" in answer.text and [c.episode_id for c in answer.citations] == ["epA"]
+    assert cited_where_named(answer, folder, "") and answer.citations[0].position == 0
+
+
+@pytest.mark.parametrize("question", ["Wie was de gast?", "Welke gasten waren er in de podcast?"])
+def test_with_several_guests_and_no_topic_the_answer_lists_them(guest_archive, question):
+    answer = guest_archive.ask(question)
+    assert "Rick Lamers" in answer.text and "Anna de Vries" in answer.text
+    assert "Nieuws van de week" not in answer.text
+    assert sorted(c.episode_id for c in answer.citations) == ["epA", "epB"]
+
+
+def test_who_was_the_guest_of_an_episode_about_a_topic(guest_archive):
+    answer = guest_archive.ask("Wie was de gast in de aflevering over ASML en chips?")
+    assert "Rick Lamers" in answer.text and "Anna de Vries" not in answer.text
+    assert [c.episode_id for c in answer.citations] == ["epA"]
+
+
+def test_a_person_who_was_never_a_guest_is_searched_in_the_captions(guest_archive):
+    answer = guest_archive.ask("In welke aflevering was Sam Altman te gast?")
+    assert answer.retrieved and "Robots in huis" not in answer.text
