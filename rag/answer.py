@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -11,11 +12,24 @@ from rag.lexicon import Lexicon, load_lexicon
 from rag.passages import PASSAGE_TOLERANCE, Passage
 from rag.retrieval import Retrieval
 from rag.text import readable
+from rag.transcripts import where_note
 from rag.types import AnswerMode, FallbackReason, Turn, Verdict
 
 # Further passages are shown only when they score nearly as well as the best one
 # (`PASSAGE_TOLERANCE`) and come from elsewhere (about 60 words of captions away at least).
 ELSEWHERE_CHARS = 400
+
+
+# "In welke aflevering ging het over …?", "Waar hadden ze het over …?", "Waar kwam …
+# ter sprake?": the answer opens with the episode and the moment ("Waar heeft Rick
+# gestudeerd?" and "Waar irriteert Rick zich aan?" ask something else).
+ASKS_WHERE = re.compile(
+    r"\b(?:welke|wat\s+voor)\s+aflevering(?:en)?\b"
+    r"|^\s*waar\s+(?:hadden|hebben|had|heeft|praten|praatten|praatte|praat|spraken|spreken"
+    r"|sprak|spreekt)\b.*\bover\b"
+    r"|^\s*waar\b.*\bter\s+sprake\b",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 @dataclass
@@ -184,6 +198,10 @@ class ExtractiveComposer:
         excerpts = pick_passages(retrieval, self.max_excerpts)
         citations = [passage_citation(n, ex) for n, ex in enumerate(excerpts, start=1)]
         lines = [nl.EXTRACTIVE_UNSURE_INTRO if unsure else nl.EXTRACTIVE_FOUND_INTRO]
+        if not unsure and citations and ASKS_WHERE.search(retrieval.question):
+            lead = citations[0]
+            moment = where_note(lead.start_time, lead.position)
+            lines = [nl.EXTRACTIVE_WHERE_INTRO.format(title=lead.title, moment=moment)]
         lead_episode = excerpts[0].fragment.episode.id if excerpts else None
         for ex, c in zip(excerpts, citations, strict=True):
             quote = f"“{self.display(ex.quote)}” [{c.n}]"

@@ -9,6 +9,7 @@ EXTRACTIVE_FOUND_INTRO = "Dit werd erover gezegd in de podcast:"
 EXTRACTIVE_UNSURE_INTRO = (
     "Een duidelijk antwoord op precies deze vraag vond ik niet. Dit komt het dichtst in de buurt:"
 )
+EXTRACTIVE_WHERE_INTRO = "Daarover ging het in „{title}”{moment}:"
 EXTRACTIVE_ELSEWHERE = "Elders in de aflevering:"
 EXTRACTIVE_OTHER_EPISODE = "In een andere aflevering:"
 NOT_FOUND = "Dat is in de afleveringen niet besproken."
@@ -47,6 +48,7 @@ SKIP_REASONS = {
 def skip_reason(code: str, detail: str = "") -> str:
     text = SKIP_REASONS.get(code, code)
     return f"{text} ({detail})" if detail else text
+
 
 # Questions about the guests, answered from the episode titles (`rag.guests`).
 GUEST_IN_EPISODE = "{guest} was te gast in de aflevering „{title}” [{n}]."

@@ -120,6 +120,24 @@ def test_extractive_answer_leads_with_a_clean_passage_and_keeps_quotes_verbatim(
         assert later.startswith("Elders in de aflevering:")
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["In welke aflevering ging het over quantisatie?", "Waar hadden ze het over quantisatie?"],
+)
+def test_a_where_question_is_answered_with_the_episode_and_moment_first(service, question):
+    answer = service.ask(question)
+    first = answer.citations[0]
+    assert answer.verdict == "found"
+    assert answer.text.splitlines()[0] == (
+        f"Daarover ging het in „{first.title}” (rond {round(first.position * 100)}% van de "
+        "aflevering):"
+    )
+    assert "precisie" in answer.text.splitlines()[1]  # then the passage, as before
+    # A question about something else keeps the usual opening.
+    other = service.ask("Wat is quantisatie volgens Rick Lamers?")
+    assert other.text.splitlines()[0] == "Dit werd erover gezegd in de podcast:"
+
+
 def test_a_citation_says_how_far_into_the_episode_its_quote_stands(service):
     # Plain captions have no times: the position (share of the episode's words before
     # the quote) tells a listener where to look.
