@@ -50,7 +50,7 @@ def skip_reason(code: str, detail: str = "") -> str:
     return f"{text} ({detail})" if detail else text
 
 
-# Questions about the guests, answered from the episode titles (`rag.guests`).
+# Questions about the archive and its guests, answered from the episode list (`rag.catalogue`).
 GUEST_IN_EPISODE = "{guest} was te gast in de aflevering „{title}” [{n}]."
 GUEST_IN_EPISODES = "{guest} was te gast in {count} afleveringen:"
 GUEST_OF_EPISODE = "De gast in „{title}” was {guests} [{n}]."
@@ -58,3 +58,4 @@ GUESTS_WHICH_EPISODE = "Welke aflevering bedoel je? Deze afleveringen hadden een
 GUEST_LIST_ITEM = "• {guests}: „{title}” [{n}]"
 EPISODE_LIST_ITEM = "• „{title}” [{n}]"
 GUESTS_MORE = "…en nog {count} andere."
+EPISODES_KNOWN = "Ik ken {count} aflevering(en) van AI Report:"

@@ -24,8 +24,8 @@ from langchain_core.embeddings import Embeddings
 
 from rag import messages_nl as nl
 from rag.answer import Answer, Composed, Composer, RetrievedFragment
+from rag.catalogue import Catalogue, CatalogueAnswer, about_the_archive
 from rag.embeddings import as_embedder, build_embedder
-from rag.guests import GuestAnswer, Guests, about_guests
 from rag.index import IndexBusyError, IndexReport, build_index
 from rag.lexicon import load_lexicon
 from rag.llm import (
@@ -337,11 +337,11 @@ class AnswerService:
         finally:
             deadline.expire()  # done, or cancelled: a call still running stops soon
 
-    def _guests_answer(self, question: str) -> GuestAnswer | None:
+    def _catalogue_answer(self, question: str) -> CatalogueAnswer | None:
         retriever = self._retriever
         if retriever is None:
             return None
-        return Guests(retriever.index, retriever.speakers).answer(question, self.search)
+        return Catalogue(retriever.index, retriever.speakers).answer(question, self.search)
 
     def deadline(self) -> Deadline:
         """A fresh deadline for the LLM work of one answer (`LLM_DEADLINE_S`)."""
@@ -360,10 +360,10 @@ class AnswerService:
         question = question.replace("\x00", "").strip()
         if not any(ch.isalnum() for ch in question):  # empty, or only marks and emoji
             return _plain_answer(question, nl.EMPTY_QUESTION, started)
-        if about_guests(question):  # "Wie was de gast?": from the titles (`rag.guests`)
-            guests = yield Step(partial(self._guests_answer, question))
-            if guests is not None:
-                return _guests_answer(question, guests, started)
+        if about_the_archive(question):  # "Wie was de gast?": from the titles (`rag.catalogue`)
+            listed = yield Step(partial(self._catalogue_answer, question))
+            if listed is not None:
+                return _catalogue_answer(question, listed, started)
         if self.planner is not None or (self.rewriter is not None and history):
             queries, usage = yield Step(
                 partial(self.search_queries, question, history, deadline),
@@ -445,17 +445,17 @@ def final_verdict(retrieved: Verdict, answered: bool) -> Verdict:
     return Verdict.UNSURE if retrieved is Verdict.NOT_FOUND else retrieved
 
 
-def _guests_answer(question: str, guests: GuestAnswer, started: float) -> Answer:
+def _catalogue_answer(question: str, listed: CatalogueAnswer, started: float) -> Answer:
     total = (time.perf_counter() - started) * 1000
     log.info(
-        "answered from the episode titles: citations=%d in %.0f ms", len(guests.citations), total
+        "answered from the episode list: citations=%d in %.0f ms", len(listed.citations), total
     )
     return Answer(
         question=question,
-        text=guests.text,
+        text=listed.text,
         found=True,
         mode=AnswerMode.EXTRACTIVE,
-        citations=guests.citations,
+        citations=listed.citations,
         retrieved=[],
         timings_ms={"retrieve": total, "answer": 0.0, "total": total},
         verdict=Verdict.FOUND,

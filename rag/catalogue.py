@@ -1,5 +1,9 @@
-"""Questions about the guests: "Wie was de gast?", "In welke aflevering was Rick Lamers
-te gast?".
+"""Questions about the archive itself: "Welke afleveringen ken je?", "Wie was de gast?",
+"In welke aflevering was Rick Lamers te gast?".
+
+The captions do not say which episodes the archive holds, and a search of them for such
+a question finds whatever mentions "afleveringen": these are answered from the index's
+list of episodes.
 
 The episode titles say who the guest was ("… exclusief interview met Rick Lamers
 (Groq)", `rag.speakers.guests_in_title`); the captions hardly do (the guest speaks, and
@@ -54,12 +58,27 @@ _NOT_A_TOPIC = frozenset(
     jij je jouw ik we wij daar toen eigenlijk ook nog hier over weet weten geweest al
     allemaal ooit""".split()
 )
+# "Welke afleveringen ken je?", "Over welke afleveringen weet je iets?", "Hoeveel
+# afleveringen zijn er?" (but not "Welke afleveringen zijn er over DeepSeek?").
+WHICH_EPISODES_EXIST = re.compile(
+    r"^\W*(?:over\s+|van\s+)?(?:welke|hoeveel)\s+afleveringen\s+(?:ken|kent|ken\s+je|heb\s+je"
+    r"|hebben\s+jullie|zijn\s+er|weet\s+je|zitten|staan|bevat|bevatten)\b(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+ABOUT_SOMETHING = re.compile(r"\b(?:over|waarin|met|die|dat|waar)\b", re.IGNORECASE)
 NAME_PARTICLES = frozenset({"van", "der", "den", "de", "ter", "te", "het", "la", "le", "von"})
 MAX_LISTED = 8
 
 
-def about_guests(question: str) -> bool:
-    """Whether `question` may be one the titles answer (cheap: before any lookup)."""
+def asks_for_the_episodes(question: str) -> bool:
+    match = WHICH_EPISODES_EXIST.match(question.strip())
+    return match is not None and not ABOUT_SOMETHING.search(match.group("rest"))
+
+
+def about_the_archive(question: str) -> bool:
+    """Whether `question` may be one the episode list answers (cheap: before any lookup)."""
+    if asks_for_the_episodes(question):
+        return True
     if TO_COME.search(question) or SECOND_QUESTION.search(question):
         return False
     asks_episode = WHICH_EPISODE.search(question) and APPEARED.search(question)
@@ -67,17 +86,17 @@ def about_guests(question: str) -> bool:
 
 
 @dataclass
-class GuestAnswer:
+class CatalogueAnswer:
     text: str
     citations: list[Citation]
 
 
-class Guests:
-    """The guests of the indexed episodes, by episode, as their titles name them."""
+class Catalogue:
+    """The indexed episodes, with their guests as their titles name them."""
 
     def __init__(self, index: SearchIndex, speakers: Speakers) -> None:
         self.index = index
-        self.episodes: list[tuple[EpisodeInfo, list[str]]] = [
+        self.with_guests: list[tuple[EpisodeInfo, list[str]]] = [
             (episode, guests)
             for episode in index.episodes.values()
             if (guests := speakers.guests_of(episode.title))
@@ -85,10 +104,12 @@ class Guests:
 
     def answer(
         self, question: str, search: Callable[[str], Retrieval | None]
-    ) -> GuestAnswer | None:
+    ) -> CatalogueAnswer | None:
         """The answer from the titles, or None: not a question about the guests, or one
         the titles cannot answer."""
-        if not self.episodes or not about_guests(question):
+        if asks_for_the_episodes(question):
+            return self._episode_list()
+        if not self.with_guests or not about_the_archive(question):
             return None
         if WHICH_EPISODE.search(question) and APPEARED.search(question):
             named = self._named_in(question)
@@ -98,11 +119,22 @@ class Guests:
             return self._guests_of(question, search)
         return None
 
+    def _episode_list(self) -> CatalogueAnswer:
+        everything = list(self.index.episodes.values())
+        lines = [nl.EPISODES_KNOWN.format(count=len(everything))]
+        citations = []
+        for n, episode in enumerate(everything[:MAX_LISTED], 1):
+            lines.append(nl.EPISODE_LIST_ITEM.format(title=episode.title, n=n))
+            citations.append(self._citation(n, episode, ""))
+        if len(everything) > MAX_LISTED:
+            lines.append(nl.GUESTS_MORE.format(count=len(everything) - MAX_LISTED))
+        return CatalogueAnswer("\n".join(lines), citations)
+
     def _named_in(self, question: str) -> list[tuple[EpisodeInfo, str]]:
         """(episode, guest) for each guest the question names: the full name, or a part
         of it ("Lamers", "rick"), as whole words."""
         named = []
-        for episode, guests in self.episodes:
+        for episode, guests in self.with_guests:
             for guest in guests:
                 parts = [p for p in guest.split() if p.lower() not in NAME_PARTICLES and len(p) > 2]
                 pattern = phrase_pattern([guest, *parts])
@@ -110,12 +142,12 @@ class Guests:
                     named.append((episode, guest))
         return named
 
-    def _episodes_of(self, named: list[tuple[EpisodeInfo, str]]) -> GuestAnswer:
+    def _episodes_of(self, named: list[tuple[EpisodeInfo, str]]) -> CatalogueAnswer:
         citations = [self._citation(n, ep, guest) for n, (ep, guest) in enumerate(named, 1)]
         guest = named[0][1]
         if len(named) == 1:
             text = nl.GUEST_IN_EPISODE.format(guest=guest, title=named[0][0].title, n=1)
-            return GuestAnswer(text, citations)
+            return CatalogueAnswer(text, citations)
         lines = [nl.GUEST_IN_EPISODES.format(guest=guest, count=len(named))]
         lines += [
             nl.EPISODE_LIST_ITEM.format(title=ep.title, n=n)
@@ -123,11 +155,11 @@ class Guests:
         ]
         if len(named) > MAX_LISTED:
             lines.append(nl.GUESTS_MORE.format(count=len(named) - MAX_LISTED))
-        return GuestAnswer("\n".join(lines), citations[:MAX_LISTED])
+        return CatalogueAnswer("\n".join(lines), citations[:MAX_LISTED])
 
     def _guests_of(
         self, question: str, search: Callable[[str], Retrieval | None]
-    ) -> GuestAnswer | None:
+    ) -> CatalogueAnswer | None:
         """The guests of the episode the question is about; with no topic and several
         episodes with guests, the list of them."""
         words = re.findall(r"[\w'-]+", question.lower())
@@ -137,23 +169,23 @@ class Guests:
             if retrieval is None or not retrieval.fragments:
                 return None
             episode_id = retrieval.fragments[0].episode.id
-            chosen = [(ep, guests) for ep, guests in self.episodes if ep.id == episode_id]
-        elif len(self.episodes) == 1:
-            chosen = self.episodes
+            chosen = [(ep, guests) for ep, guests in self.with_guests if ep.id == episode_id]
+        elif len(self.with_guests) == 1:
+            chosen = self.with_guests
         else:
             lines = [nl.GUESTS_WHICH_EPISODE]
             citations = []
-            for n, (ep, guests) in enumerate(self.episodes[:MAX_LISTED], 1):
+            for n, (ep, guests) in enumerate(self.with_guests[:MAX_LISTED], 1):
                 lines.append(nl.GUEST_LIST_ITEM.format(guests=_joined(guests), title=ep.title, n=n))
                 citations.append(self._citation(n, ep, guests[0]))
-            if len(self.episodes) > MAX_LISTED:
-                lines.append(nl.GUESTS_MORE.format(count=len(self.episodes) - MAX_LISTED))
-            return GuestAnswer("\n".join(lines), citations)
+            if len(self.with_guests) > MAX_LISTED:
+                lines.append(nl.GUESTS_MORE.format(count=len(self.with_guests) - MAX_LISTED))
+            return CatalogueAnswer("\n".join(lines), citations)
         if not chosen:
             return None  # the episode it is about names no guest in its title
         episode, guests = chosen[0]
         text = nl.GUEST_OF_EPISODE.format(title=episode.title, guests=_joined(guests), n=1)
-        return GuestAnswer(text, [self._citation(1, episode, guests[0])])
+        return CatalogueAnswer(text, [self._citation(1, episode, guests[0])])
 
     def _units(self, episode: EpisodeInfo) -> list[Unit]:
         units = self.index.units
@@ -171,7 +203,7 @@ class Guests:
         units = self._units(episode)
         parts = [p for p in guest.split() if p.lower() not in NAME_PARTICLES and len(p) > 2]
         unit = None
-        for name in [guest, *reversed(parts)]:
+        for name in [guest, *reversed(parts)] if guest else []:
             pattern = phrase_pattern([name])
             unit = next((u for u in units if pattern and pattern.search(u.text)), None)
             if unit is not None:

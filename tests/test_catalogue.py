@@ -1,5 +1,5 @@
-"""Questions about who was a guest in which episode are answered from the episode titles,
-with a citation where the captions name the guest."""
+"""Questions about the archive itself (which episodes, who was a guest in which) are
+answered from the episode list and titles, with citations into the captions."""
 
 from __future__ import annotations
 
@@ -126,3 +126,26 @@ def test_who_was_the_guest_of_an_episode_about_a_topic(guest_archive):
 def test_a_person_who_was_never_a_guest_is_searched_in_the_captions(guest_archive):
     answer = guest_archive.ask("In welke aflevering was Sam Altman te gast?")
     assert answer.retrieved and "Robots in huis" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Welke afleveringen ken je?",
+        "Over welke afleveringen weet je iets?",
+        "hoeveel afleveringen zijn er",
+    ],
+)
+def test_which_episodes_there_are_is_the_episode_list(guest_archive, question):
+    answer = guest_archive.ask(question)
+    assert answer.verdict == Verdict.FOUND
+    assert answer.text.splitlines()[0] == "Ik ken 3 aflevering(en) van AI Report:"
+    for title in ("Chips en Europa", "Robots in huis", "Nieuws van de week"):
+        assert title in answer.text
+    assert sorted(c.episode_id for c in answer.citations) == ["epA", "epB", "epC"]
+    assert all(c.position == 0 for c in answer.citations)  # where each episode begins
+
+
+def test_which_episodes_are_about_a_topic_is_searched(guest_archive):
+    answer = guest_archive.ask("Welke afleveringen zijn er over ASML?")
+    assert answer.retrieved and "Ik ken 3" not in answer.text
