@@ -138,19 +138,41 @@ class Composer(Protocol):
         ...
 
 
-def pick_passages(retrieval: Retrieval, limit: int) -> list[Passage]:
+def pick_passages(
+    retrieval: Retrieval, limit: int, seen: Callable[[Passage], bool] | None = None
+) -> list[Passage]:
     """The best passage, then others close in score from another part of the archive.
 
     A further passage is worth showing only when it adds something: it scores within
     `PASSAGE_TOLERANCE` of the best and stands at least `ELSEWHERE_CHARS` away from every
-    passage already picked (or in another episode)."""
+    passage already picked (or in another episode). Passages the reader has `seen`
+    (in the previous answer) are skipped; the others must still score within the
+    tolerance of the best of all."""
     picked: list[Passage] = []
+    best = retrieval.passages[0].score if retrieval.passages else 0.0
     for p in retrieval.passages:
-        if len(picked) >= limit or (picked and p.score < picked[0].score - PASSAGE_TOLERANCE):
+        if len(picked) >= limit or p.score < best - PASSAGE_TOLERANCE:
             break
+        if seen is not None and seen(p):
+            continue
         if not any(p.near(q, ELSEWHERE_CHARS) for q in picked):
             picked.append(p)
     return picked
+
+
+SHINGLE_WORDS = 6
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
+
+
+def _mostly_in(text: str, shown: set[tuple[str, ...]]) -> bool:
+    """Whether a third or more of `text`'s 6-word runs were `shown` (an overlapping
+    window of a passage shown before reads as the same passage)."""
+    own = _shingles(text)
+    return bool(own and shown) and len(own & shown) * 3 >= len(own)
 
 
 def passage_citation(n: int, ex: Passage) -> Citation:
@@ -195,7 +217,14 @@ class ExtractiveComposer:
         if retrieval.verdict is Verdict.NOT_FOUND or not retrieval.fragments:
             return Composed(self._not_found(retrieval), False, [], self.mode)
         unsure = retrieval.verdict is Verdict.UNSURE
-        excerpts = pick_passages(retrieval, self.max_excerpts)
+        before = history[-1].answer if history else ""
+        shown = _shingles(before)
+        excerpts = pick_passages(
+            retrieval, self.max_excerpts, lambda p: _mostly_in(self.display(p.quote), shown)
+        )
+        # A follow-up whose best passages were all in the previous answer: say so.
+        if not excerpts and before and (earlier := pick_passages(retrieval, 1)):
+            return Composed(nl.NOTHING_NEW, True, [passage_citation(1, earlier[0])], self.mode)
         citations = [passage_citation(n, ex) for n, ex in enumerate(excerpts, start=1)]
         lines = [nl.EXTRACTIVE_UNSURE_INTRO if unsure else nl.EXTRACTIVE_FOUND_INTRO]
         if not unsure and citations and ASKS_WHERE.search(retrieval.question):

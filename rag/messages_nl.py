@@ -10,6 +10,10 @@ EXTRACTIVE_UNSURE_INTRO = (
     "Een duidelijk antwoord op precies deze vraag vond ik niet. Dit komt het dichtst in de buurt:"
 )
 EXTRACTIVE_WHERE_INTRO = "Daarover ging het in „{title}”{moment}:"
+NOTHING_NEW = (
+    "Daarover vond ik niets meer dan in mijn vorige antwoord: dat fragment [1] is wat de "
+    "afleveringen erover zeggen."
+)
 EXTRACTIVE_ELSEWHERE = "Elders in de aflevering:"
 EXTRACTIVE_OTHER_EPISODE = "In een andere aflevering:"
 NOT_FOUND = "Dat is in de afleveringen niet besproken."

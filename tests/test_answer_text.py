@@ -14,6 +14,7 @@ from rag.lexicon import Lexicon, load_lexicon, parse_lexicon
 from rag.retrieval import VerdictThresholds, without_attribution
 from rag.text import collapse_repeats, readable
 from rag.transcripts import read_source_text
+from rag.types import Turn
 
 SOURCE = read_source_text(SAMPLE)
 
@@ -136,6 +137,28 @@ def test_a_where_question_is_answered_with_the_episode_and_moment_first(service,
     # A question about something else keeps the usual opening.
     other = service.ask("Wat is quantisatie volgens Rick Lamers?")
     assert other.text.splitlines()[0] == "Dit werd erover gezegd in de podcast:"
+
+
+def quotes_in(text: str) -> list[str]:
+    return [part.split("”", 1)[0] for part in text.split("“")[1:]]
+
+
+def test_a_follow_up_does_not_show_the_same_passages_again(service):
+    # Asked about Deep Research, then "En wat zegt Rick daarover?": the follow-up is
+    # searched with the first question and found the same passage, shown again as if new.
+    first_q = "Moet ik Deep Research nemen voor 200 euro per maand?"
+    first = service.ask(first_q)
+    assert first.found and quotes_in(first.text)
+    follow = service.ask("En wat zegt Rick daarover?", history=[Turn(first_q, first.text)])
+    assert follow.found and follow.citations
+    shown = quotes_in(follow.text)
+    # Nothing shown twice, not even as a window overlapping the one shown before.
+    assert not any(q in first.text or q[20:60] in first.text for q in shown)
+    if not shown:  # nothing new: said so, with the earlier passage cited
+        assert follow.text.startswith("Daarover vond ik niets meer dan in mijn vorige antwoord")
+        assert follow.citations[0].quote == first.citations[0].quote
+    # Without that history the same question shows its best passage as usual.
+    assert quotes_in(service.ask("En wat zegt Rick daarover?").text)
 
 
 def test_a_citation_says_how_far_into_the_episode_its_quote_stands(service):
