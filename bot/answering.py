@@ -49,6 +49,7 @@ from bot.telegram_io import (
 )
 from rag.answer import Answer
 from rag.llm import leaks_prompt
+from rag.smalltalk import small_talk_reply
 
 log = logging.getLogger(__name__)
 
@@ -159,14 +160,16 @@ class LiveAnswer:
 
 
 def precheck(rt: Runtime, question: str) -> str | None:
-    """A reply for input that is not worth a search (empty, no words, too long) or that
-    cannot be answered yet (the first index is still being built), else None."""
+    """A reply for input that is not worth a search (empty, no words, too long, small
+    talk) or that cannot be answered yet (the first index is still being built), else
+    None."""
     if rt.service.index is None and rt.reindex_running:
         return msg.INDEX_MISSING_BUILDING
     if len(question) > MAX_QUESTION_CHARS:
         return msg.TOO_LONG.format(length=len(question), limit=MAX_QUESTION_CHARS)
     if question and any(ch.isalnum() for ch in question):
-        return None
+        reply = small_talk_reply(question)  # "bedankt!": a reply, not an answer to remember
+        return None if reply is None else escape(reply)
     template = msg.NO_WORDS if question else msg.EMPTY_QUESTION
     return template.format(example=escape(example_questions(rt.service.index, 1)[0]))
 

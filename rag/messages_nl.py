@@ -63,3 +63,17 @@ GUEST_LIST_ITEM = "• {guests}: „{title}” [{n}]"
 EPISODE_LIST_ITEM = "• „{title}” [{n}]"
 GUESTS_MORE = "…en nog {count} andere."
 EPISODES_KNOWN = "Ik ken {count} aflevering(en) van AI Report:"
+
+# Messages that are not questions (`rag.smalltalk`).
+SMALL_TALK_GREETING = (
+    "Hoi! Ik beantwoord vragen over de afleveringen van AI Report, met de fragmenten waar "
+    "het gezegd werd. Wat wil je weten?"
+)
+SMALL_TALK_THANKS = "Graag gedaan! Vraag gerust verder."
+SMALL_TALK_OK = "Vraag gerust verder, of stel een nieuwe vraag over de afleveringen."
+SMALL_TALK_HELP = (
+    "Ik zoek het antwoord op je vraag op in de afleveringen van AI Report en laat zien wat er "
+    "gezegd werd, met de aflevering en het moment erbij. Vraag bijvoorbeeld wat de hosts van "
+    "een AI-onderwerp vinden, wie er te gast was, of in welke aflevering iets besproken werd. "
+    "Je kunt gewoon doorvragen."
+)

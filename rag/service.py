@@ -42,6 +42,7 @@ from rag.llm import (
 )
 from rag.retrieval import HybridRetriever, Retrieval, VerdictThresholds
 from rag.settings import FRAGMENT_WORDS, Settings
+from rag.smalltalk import small_talk_reply
 from rag.speakers import load_speakers
 from rag.store import IndexMissingError, IndexUnreadableError, SearchIndex, current_build
 from rag.text import search_tokens
@@ -360,6 +361,9 @@ class AnswerService:
         question = question.replace("\x00", "").strip()
         if not any(ch.isalnum() for ch in question):  # empty, or only marks and emoji
             return _plain_answer(question, nl.EMPTY_QUESTION, started)
+        reply = small_talk_reply(question)  # "Hoi", "bedankt!": not a question
+        if reply is not None:
+            return _plain_answer(question, reply, started)
         if about_the_archive(question):  # "Wie was de gast?": from the titles (`rag.catalogue`)
             listed = yield Step(partial(self._catalogue_answer, question))
             if listed is not None:

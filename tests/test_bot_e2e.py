@@ -176,6 +176,16 @@ def test_follow_up_uses_the_chat_memory(
     assert first_excerpt(ask(tg, FOLLOW_UP, user_id=1106).text) == alone
 
 
+def test_small_talk_gets_a_reply_and_is_not_remembered_as_a_question(
+    tg: TelegramEmulator, bot: BotProcess
+) -> None:
+    ask(tg, GROQ, user_id=1109)
+    reply = ask(tg, "bedankt!", user_id=1109)
+    assert reply.text == nl.SMALL_TALK_THANKS and not reply.buttons
+    # The last answer is still the one to the question: no sources of "bedankt!".
+    assert f"„{GROQ}”" in ask(tg, "/bronnen", user_id=1109).text
+
+
 def test_unanswerable_question_is_declined_plainly(tg: TelegramEmulator, bot: BotProcess) -> None:
     reply = ask(tg, "Wat is het recept voor appeltaart met kaneel?", user_id=1108)
     assert_html_answer(reply)
