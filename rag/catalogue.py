@@ -1,5 +1,5 @@
-"""Questions about the archive itself: "Welke afleveringen ken je?", "Wie was de gast?",
-"In welke aflevering was Rick Lamers te gast?".
+"""Questions about the archive itself: "Welke afleveringen ken je?", "Waar ging de
+aflevering over?", "Wie was de gast?", "In welke aflevering was Rick Lamers te gast?".
 
 The captions do not say which episodes the archive holds, and a search of them for such
 a question finds whatever mentions "afleveringen": these are answered from the index's
@@ -10,8 +10,12 @@ The episode titles say who the guest was ("… exclusief interview met Rick Lame
 the hosts name him once, when they introduce him), so a search of the captions for such
 a question finds small talk about "gasten". These questions are answered from the
 titles instead, each episode cited where its captions name the guest (or, when they
-never do, where they begin). A question that asks more ("… en wat vindt hij van …?"),
-about what a guest said, or about episodes still to come, is searched as before.
+never do, where they begin). What an episode is about is its title and the topics its
+intro lists ("we gaan het hebben over de New York Times … Grok 3 …", `rag.passages`),
+which the search keeps for last because it matches many questions and answers few.
+
+A question that asks more ("… en wat vindt hij van …?"), about what a guest said, or
+about episodes still to come, is searched as before.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from dataclasses import dataclass
 
 from rag import messages_nl as nl
 from rag.answer import Citation
-from rag.chunking import Unit
+from rag.chunking import Unit, join_units
 from rag.lexicon import phrase_pattern
 from rag.retrieval import Retrieval
 from rag.speakers import Speakers
 from rag.store import EpisodeInfo, SearchIndex
+from rag.text import MARKER_RE, readable
 
 _GUEST = r"(?:te\s+gast|gast|gasten|geïnterviewd|geinterviewd)"
 # "Wie was de gast?", "wie werd er geïnterviewd", "Met wie was het interview?", "Welke
@@ -42,6 +47,19 @@ WHICH_EPISODE = re.compile(
     re.IGNORECASE,
 )
 APPEARED = re.compile(rf"\b(?:{_GUEST}|interview|gesprek|aan\s+tafel)\b", re.IGNORECASE)
+# "Waar ging de aflevering over?", "Kun je de aflevering samenvatten?", "Waarover gaat de
+# podcast?" (not "Kun je samenvatten wat Rick zei?", nor "Wat werd er in de aflevering
+# gezegd over X?": those are about something said, and searched).
+_EPISODE = r"(?:aflevering|afleveringen|podcast|uitzending)"
+OVERVIEW = re.compile(
+    r"\b(?:waar|waarover)\s+(?:ging|gaat|gingen|gaan)\s+(?:(?:de|deze|die|het|jullie|je|jouw)\s+)?"
+    rf"(?:(?:laatste|nieuwste|vorige)\s+)?{_EPISODE}\b"
+    rf"|\bsamenvat\w*\b.*\b{_EPISODE}\b|\b{_EPISODE}\b.*\bsamenvat\w*"
+    rf"|\bvat\b.*\b{_EPISODE}\b.*\bsamen\b"
+    rf"|\bwelke\s+onderwerpen\b.*\b{_EPISODE}\b|\b{_EPISODE}\b.*\bwelke\s+onderwerpen\b",
+    re.IGNORECASE | re.DOTALL,
+)
+OVERVIEW_WORDS = 90  # of the intro, shown cleaned for reading
 # Titles are of episodes that exist: who comes next is for the captions to say.
 TO_COME = re.compile(
     r"\b(?:volgende|komende|straks|binnenkort|nog\s+komen|gaat\s+komen|komt)\b", re.IGNORECASE
@@ -56,7 +74,8 @@ _NOT_A_TOPIC = frozenset(
     aflevering afleveringen podcast podcasts van ai report met interview interviews gesprek
     gesprekken geïnterviewd geinterviewd werd wordt worden zat zaten aan tafel jullie welke
     jij je jouw ik we wij daar toen eigenlijk ook nog hier over weet weten geweest al
-    allemaal ooit""".split()
+    allemaal ooit waar waarover ging gaat gingen gaan kun kunt kan samenvatten samenvatting
+    vat samen onderwerpen uitzending laatste nieuwste vorige week""".split()
 )
 # "Welke afleveringen ken je?", "Over welke afleveringen weet je iets?", "Hoeveel
 # afleveringen zijn er?" (but not "Welke afleveringen zijn er over DeepSeek?").
@@ -82,7 +101,7 @@ def about_the_archive(question: str) -> bool:
     if TO_COME.search(question) or SECOND_QUESTION.search(question):
         return False
     asks_episode = WHICH_EPISODE.search(question) and APPEARED.search(question)
-    return bool(asks_episode or WHO_WAS_THE_GUEST.search(question))
+    return bool(OVERVIEW.search(question) or asks_episode or WHO_WAS_THE_GUEST.search(question))
 
 
 @dataclass
@@ -94,8 +113,16 @@ class CatalogueAnswer:
 class Catalogue:
     """The indexed episodes, with their guests as their titles name them."""
 
-    def __init__(self, index: SearchIndex, speakers: Speakers) -> None:
+    def __init__(
+        self,
+        index: SearchIndex,
+        speakers: Speakers,
+        intro_ends: dict[str, int] | None = None,
+        fix_names: Callable[[str], str] | None = None,
+    ) -> None:
         self.index = index
+        self.intro_ends = intro_ends or {}
+        self.fix_names = fix_names
         self.with_guests: list[tuple[EpisodeInfo, list[str]]] = [
             (episode, guests)
             for episode in index.episodes.values()
@@ -109,7 +136,11 @@ class Catalogue:
         the titles cannot answer."""
         if asks_for_the_episodes(question):
             return self._episode_list()
-        if not self.with_guests or not about_the_archive(question):
+        if not about_the_archive(question):
+            return None
+        if OVERVIEW.search(question):
+            return self._overview(question, search)
+        if not self.with_guests:
             return None
         if WHICH_EPISODE.search(question) and APPEARED.search(question):
             named = self._named_in(question)
@@ -119,9 +150,46 @@ class Catalogue:
             return self._guests_of(question, search)
         return None
 
-    def _episode_list(self) -> CatalogueAnswer:
-        everything = list(self.index.episodes.values())
-        lines = [nl.EPISODES_KNOWN.format(count=len(everything))]
+    def _overview(
+        self, question: str, search: Callable[[str], Retrieval | None]
+    ) -> CatalogueAnswer | None:
+        """What the episode the question means is about: the episode whose guest it
+        names, else the one the search of its topic puts first; with no topic and several
+        episodes, which one?"""
+        named = list({ep.id: ep for ep, _ in self._named_in(question)}.values())
+        if named:
+            episodes = named
+        elif _topic(question):
+            retrieval = search(_topic(question))
+            if retrieval is None or not retrieval.fragments:
+                return None
+            episodes = [retrieval.fragments[0].episode]
+        else:
+            episodes = list(self.index.episodes.values())
+        if len(episodes) > 1:
+            return self._episode_list(nl.EPISODES_WHICH_ONE, episodes)
+        episode = episodes[0]
+        end = self.intro_ends.get(episode.id)
+        intro = [u for u in self._units(episode) if end is not None and u.start_char < end]
+        if not intro:  # no intro found: the title says what it is about
+            citation = self._citation(1, episode, "")
+            return CatalogueAnswer(nl.OVERVIEW_TITLE.format(title=episode.title), [citation])
+        quote = join_units(intro)
+        words = MARKER_RE.split(quote, maxsplit=1)[0].split()
+        excerpt = readable(" ".join(words[:OVERVIEW_WORDS]), self.fix_names)
+        if intro[0].index == 0 and excerpt.startswith("…"):  # where the episode begins
+            excerpt = excerpt[1:2].upper() + excerpt[2:]
+        if len(words) > OVERVIEW_WORDS and not excerpt.endswith("…"):
+            excerpt += "…"
+        citation = _unit_citation(1, episode, intro[0], intro[-1], quote)
+        text = nl.OVERVIEW_INTRO.format(title=episode.title, excerpt=excerpt)
+        return CatalogueAnswer(text, [citation])
+
+    def _episode_list(
+        self, heading: str = nl.EPISODES_KNOWN, episodes: list[EpisodeInfo] | None = None
+    ) -> CatalogueAnswer:
+        everything = episodes or list(self.index.episodes.values())
+        lines = [heading.format(count=len(everything))]
         citations = []
         for n, episode in enumerate(everything[:MAX_LISTED], 1):
             lines.append(nl.EPISODE_LIST_ITEM.format(title=episode.title, n=n))
@@ -162,8 +230,7 @@ class Catalogue:
     ) -> CatalogueAnswer | None:
         """The guests of the episode the question is about; with no topic and several
         episodes with guests, the list of them."""
-        words = re.findall(r"[\w'-]+", question.lower())
-        topic = " ".join(w for w in words if w not in _NOT_A_TOPIC)
+        topic = _topic(question)
         if topic:
             retrieval = search(topic)
             if retrieval is None or not retrieval.fragments:
@@ -213,18 +280,29 @@ class Catalogue:
             return Citation(
                 n, episode.id, episode.title, episode.link(), episode.source_file, 0, 0, None, ""
             )
-        return Citation(
-            n=n,
-            episode_id=episode.id,
-            title=episode.title,
-            url=episode.link(unit.start_time),
-            source_file=episode.source_file,
-            start_char=unit.start_char,
-            end_char=unit.end_char,
-            start_time=unit.start_time,
-            quote=unit.text,
-            position=round(unit.first_word / episode.words, 4) if episode.words else None,
-        )
+        return _unit_citation(n, episode, unit, unit, unit.text)
+
+
+def _unit_citation(n: int, episode: EpisodeInfo, first: Unit, last: Unit, quote: str) -> Citation:
+    """A citation of the units `first` to `last` (`quote`: their text as it stands)."""
+    return Citation(
+        n=n,
+        episode_id=episode.id,
+        title=episode.title,
+        url=episode.link(first.start_time),
+        source_file=episode.source_file,
+        start_char=first.start_char,
+        end_char=last.end_char,
+        start_time=first.start_time,
+        quote=quote,
+        position=round(first.first_word / episode.words, 4) if episode.words else None,
+    )
+
+
+def _topic(question: str) -> str:
+    """The words of a question about the archive that say which episode it means."""
+    words = re.findall(r"[\w'-]+", question.lower())
+    return " ".join(w for w in words if w not in _NOT_A_TOPIC)
 
 
 def _joined(names: list[str]) -> str:

@@ -63,6 +63,9 @@ GUEST_LIST_ITEM = "• {guests}: „{title}” [{n}]"
 EPISODE_LIST_ITEM = "• „{title}” [{n}]"
 GUESTS_MORE = "…en nog {count} andere."
 EPISODES_KNOWN = "Ik ken {count} aflevering(en) van AI Report:"
+EPISODES_WHICH_ONE = "Welke aflevering bedoel je? Ik ken er {count}:"
+OVERVIEW_INTRO = "Waar „{title}” over gaat, vertellen ze aan het begin:\n“{excerpt}” [1]"
+OVERVIEW_TITLE = "Deze aflevering heet „{title}” [1]."
 
 # Messages that are not questions (`rag.smalltalk`).
 SMALL_TALK_GREETING = (

@@ -345,6 +345,11 @@ class HybridRetriever:
                 start = r
         return bounds
 
+    @property
+    def intro_ends(self) -> dict[str, int]:
+        """Per episode with an intro, where it ends (`rag.passages.intro_ends`)."""
+        return self._intro_ends
+
     def retrieve(
         self, question: str, query: str | None = None, extra_queries: Sequence[str] = ()
     ) -> Retrieval:

@@ -342,7 +342,13 @@ class AnswerService:
         retriever = self._retriever
         if retriever is None:
             return None
-        return Catalogue(retriever.index, retriever.speakers).answer(question, self.search)
+        catalogue = Catalogue(
+            retriever.index,
+            retriever.speakers,
+            retriever.intro_ends,
+            retriever.lexicon.fix_spelling,
+        )
+        return catalogue.answer(question, self.search)
 
     def deadline(self) -> Deadline:
         """A fresh deadline for the LLM work of one answer (`LLM_DEADLINE_S`)."""

@@ -149,3 +149,33 @@ def test_which_episodes_there_are_is_the_episode_list(guest_archive, question):
 def test_which_episodes_are_about_a_topic_is_searched(guest_archive):
     answer = guest_archive.ask("Welke afleveringen zijn er over ASML?")
     assert answer.retrieved and "Ik ken 3" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Waar ging deze aflevering over?",
+        "Kun je de aflevering samenvatten?",
+        "waarover gaat de podcast",
+    ],
+)
+def test_what_an_episode_is_about_is_its_title_and_the_topics_it_opens_with(service, question):
+    answer = service.ask(question)
+    assert answer.verdict == Verdict.FOUND and TITLE_START in answer.text
+    assert "New York Times" in answer.text  # the intro's topic list, cleaned for reading
+    assert "“Welkom bij AI" in answer.text  # where the episode begins: no "…"
+    assert answer.citations[0].position == 0  # where the episode begins
+    assert cited_where_named(answer, service.settings.transcripts_dir, "welkom bij")
+
+
+def test_what_an_episode_is_about_in_an_archive(guest_archive):
+    answer = guest_archive.ask("Waar ging de aflevering met Anna de Vries over?")
+    assert "Robots in huis" in answer.text and [c.episode_id for c in answer.citations] == ["epB"]
+    answer = guest_archive.ask("Waar ging de aflevering over?")  # which one?
+    assert answer.text.startswith("Welke aflevering bedoel je?")
+    assert sorted(c.episode_id for c in answer.citations) == ["epA", "epB", "epC"]
+
+
+def test_a_question_about_a_detail_of_the_episode_is_searched(service):
+    answer = service.ask("Wat werd er in de aflevering gezegd over zelfrijdende auto's?")
+    assert answer.retrieved and TITLE_START not in answer.text
