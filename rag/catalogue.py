@@ -111,7 +111,7 @@ class CatalogueAnswer:
 
 
 class Catalogue:
-    """The indexed episodes, with their guests as their titles name them."""
+    """The indexed episodes: their titles, the guests the titles name, their intros."""
 
     def __init__(
         self,
@@ -132,8 +132,8 @@ class Catalogue:
     def answer(
         self, question: str, search: Callable[[str], Retrieval | None]
     ) -> CatalogueAnswer | None:
-        """The answer from the titles, or None: not a question about the guests, or one
-        the titles cannot answer."""
+        """The answer from the episode list, or None: not a question about the archive,
+        or one it cannot answer (then the captions are searched)."""
         if asks_for_the_episodes(question):
             return self._episode_list()
         if not about_the_archive(question):
