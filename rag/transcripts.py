@@ -116,9 +116,12 @@ def moment_label(seconds: float | None, position: float | None = None) -> str | 
 
 
 def where_note(seconds: float | None, position: float | None = None) -> str:
-    """ " (rond 12:34)" or " (rond 27% van de aflevering)" after a source's title, or ""
-    when unknown. "rond" for times too: a time is the start of the caption cue (or unit)
-    the quote begins in, a few seconds before its first word."""
+    """ " (rond 12:34)" or " (rond 27% van de aflevering)" after a source's title (" (aan
+    het begin van de aflevering)" below 0.5%), or "" when unknown. "rond" for times too:
+    a time is the start of the caption cue (or unit) the quote begins in, a few seconds
+    before its first word."""
+    if seconds is None and position is not None and round(100 * position) == 0:
+        return " (aan het begin van de aflevering)"  # not "rond 0% van de aflevering"
     moment = moment_label(seconds, position)
     return f" (rond {moment})" if moment else ""
 

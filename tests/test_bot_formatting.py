@@ -143,9 +143,12 @@ def test_without_times_a_source_says_how_far_into_the_episode_it_is() -> None:
         citation(2, position=0.2711),  # the same moment, rounded
         citation(3, position=0.9),
         citation(4, start_time=754.2, position=0.4, url=URL + "&t=754s"),
+        citation(5, position=0.0),  # where the episode begins: not "rond 0%"
+        citation(6, position=0.004),
     ]
-    [html] = render_answer("Antwoord [1][2][3][4].", citations)
+    [html] = render_answer("Antwoord [1][2][3][4][5][6].", citations)
     text = telegram_accepts(html)
+    assert f"[5][6] {TITLE} (aan het begin van de aflevering)" in text
     assert f"[1][2] {TITLE} (rond 27% van de aflevering)" in text
     assert f"[3] {TITLE} (rond 90% van de aflevering)" in text
     assert f"[4] {TITLE} (rond 12:34)" in text  # a known time wins
