@@ -171,6 +171,10 @@ async def after_vote(
         pending.add(
             chat_id, user_id, CommentRequest(stored.id, stored.question, prompt.message_id, expires)
         )
+    elif request is None or request.answer_id != stored.id:
+        # Answered (or skipped, or replaced) while the prompt was on its way: the reply
+        # could not remove a button it did not know of yet.
+        await _remove_skip_button(context, chat_id, prompt.message_id)
     log.info("asked user %s for a comment on answer %s", user_id, stored.id)
 
 

@@ -134,10 +134,10 @@ class Catalogue:
     ) -> CatalogueAnswer | None:
         """The answer from the episode list, or None: not a question about the archive,
         or one it cannot answer (then the captions are searched)."""
+        if not self.index.episodes or not about_the_archive(question):
+            return None  # nothing indexed: the search says so
         if asks_for_the_episodes(question):
             return self._episode_list()
-        if not about_the_archive(question):
-            return None
         if OVERVIEW.search(question):
             return self._overview(question, search)
         if not self.with_guests:

@@ -43,8 +43,9 @@ COMMANDER = 8420004  # a command ends the request; a long comment is refused
 GROUPIE = 8420005  # comments in a group, as a reply to the bot
 CURIOUS = 8420006  # asks the unanswerable question too (a second chat for the gaps)
 STRANGER = 8420007
+QUICK = 8420008  # answers a comment request before the bot has heard it was sent
 GROUP = -1008420000
-USERS = [ADMIN, CRITIC, SKIPPER, COMMANDER, GROUPIE, CURIOUS, STRANGER]
+USERS = [ADMIN, CRITIC, SKIPPER, COMMANDER, GROUPIE, CURIOUS, STRANGER, QUICK]
 GROQ = "Wat zei Rick Lamers over Groq?"
 UNANSWERABLE = "Welk recept voor appeltaart gebruikt de moeder van de presentator?"
 COMMENT = "Het ging me om de chips van Groq, niet om de chatbot <Grok> & co."
@@ -102,6 +103,23 @@ def button_removed(tg: TelegramEmulator, prompt: SentMessage) -> SentMessage:
         lambda: (m := tg.get_message(prompt.chat_id, prompt.message_id)).callback_data == [] and m,
         timeout=30,
     )
+
+
+def test_a_comment_typed_while_its_prompt_is_being_sent_still_removes_the_button(
+    tg: TelegramEmulator, bot: Bot
+) -> None:
+    # The request is registered before the prompt is sent, so a quick reply counts; but
+    # a reply handled before the send returned took a request without the prompt's id,
+    # and the prompt kept its "Overslaan" button for good.
+    answer = ask(tg, GROQ, user_id=QUICK)
+    release = tg.hold_next("sendMessage")
+    try:
+        prompt = vote_down(tg, answer, QUICK)  # seen by the user, not yet by the bot
+        skipped = tg.inject_private_message("Overslaan", user_id=QUICK)
+        assert reply_to(tg, skipped).text == msg.FEEDBACK_COMMENT_SKIPPED
+    finally:
+        release.set()
+    button_removed(tg, prompt)
 
 
 def test_the_next_message_after_a_thumbs_down_is_the_comment(

@@ -817,6 +817,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"ok": False, "error_code": 400, "description": description})
             return
 
+        hold = emulator._take_hold(api_match.group(2))
         answer = emulator._handle_api(
             api_match.group(1),
             api_match.group(2),
@@ -825,6 +826,9 @@ class _Handler(BaseHTTPRequestHandler):
             http_method,
             self._client_alive,
         )
+        if hold is not None:  # `hold_next`: done, but the bot hears of it later
+            release, timeout = hold
+            release.wait(timeout)
         if answer is None:
             self.close_connection = True
             return
@@ -926,6 +930,7 @@ class TelegramEmulator:
         self._files: dict[str, _StoredFile] = {}
         self._file_paths: dict[str, str] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._holds: dict[str, deque[tuple[threading.Event, float]]] = {}
         self._counter = itertools.count(1)
 
         self._methods: dict[str, tuple[str, Callable[[ApiCall, Callable[[], bool]], Any]]] = {}
@@ -1058,6 +1063,20 @@ class TelegramEmulator:
         with self._lock:
             queue = self._failures.setdefault(method.lower(), deque())
             queue.extend(failure for _ in range(count))
+
+    def hold_next(self, method: str, timeout: float = 20.0) -> threading.Event:
+        """Carry out the next call of ``method`` (its effects are visible at once) but
+        keep its HTTP response until the returned event is set (or ``timeout`` passes):
+        the bot is still awaiting a message that users can already see and answer."""
+        release = threading.Event()
+        with self._lock:
+            self._holds.setdefault(method.lower(), deque()).append((release, timeout))
+        return release
+
+    def _take_hold(self, method: str) -> tuple[threading.Event, float] | None:
+        with self._lock:
+            queue = self._holds.get(method.lower())
+            return queue.popleft() if queue else None
 
     def block_chat(self, chat_id: int, blocked: bool = True) -> None:
         """Simulate a user who blocked the bot: sends answer 403 Forbidden."""
