@@ -11,6 +11,7 @@ from rag import messages_nl as nl
 from rag.lexicon import Lexicon, load_lexicon
 from rag.passages import PASSAGE_TOLERANCE, Passage
 from rag.retrieval import Retrieval
+from rag.store import EpisodeInfo
 from rag.text import readable
 from rag.transcripts import where_note
 from rag.types import AnswerMode, FallbackReason, Turn, Verdict
@@ -175,19 +176,34 @@ def _mostly_in(text: str, shown: set[tuple[str, ...]]) -> bool:
     return bool(own and shown) and len(own & shown) * 3 >= len(own)
 
 
-def passage_citation(n: int, ex: Passage) -> Citation:
-    episode = ex.fragment.episode
+def span_citation(
+    n: int,
+    episode: EpisodeInfo,
+    start_char: int,
+    end_char: int,
+    start_time: float | None,
+    quote: str,
+    word: int,
+) -> Citation:
+    """A citation of `quote`, standing at `start_char`-`end_char` of the episode's file
+    and beginning at its word number `word`."""
     return Citation(
         n=n,
         episode_id=episode.id,
         title=episode.title,
-        url=episode.link(ex.start_time),
+        url=episode.link(start_time),
         source_file=episode.source_file,
-        start_char=ex.start_char,
-        end_char=ex.end_char,
-        start_time=ex.start_time,
-        quote=ex.quote,
-        position=round(ex.word / episode.words, 4) if episode.words else None,
+        start_char=start_char,
+        end_char=end_char,
+        start_time=start_time,
+        quote=quote,
+        position=round(word / episode.words, 4) if episode.words else None,
+    )
+
+
+def passage_citation(n: int, ex: Passage) -> Citation:
+    return span_citation(
+        n, ex.fragment.episode, ex.start_char, ex.end_char, ex.start_time, ex.quote, ex.word
     )
 
 
@@ -220,7 +236,9 @@ class ExtractiveComposer:
         before = history[-1].answer if history else ""
         shown = _shingles(before)
         excerpts = pick_passages(
-            retrieval, self.max_excerpts, lambda p: _mostly_in(self.display(p.quote), shown)
+            retrieval,
+            self.max_excerpts,
+            (lambda p: _mostly_in(self.display(p.quote), shown)) if shown else None,
         )
         # A follow-up whose best passages were all in the previous answer: say so.
         if not excerpts and before and (earlier := pick_passages(retrieval, 1)):

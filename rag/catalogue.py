@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag import messages_nl as nl
-from rag.answer import Citation
+from rag.answer import Citation, span_citation
 from rag.chunking import Unit, join_units
 from rag.lexicon import phrase_pattern
 from rag.retrieval import Retrieval
@@ -285,17 +285,8 @@ class Catalogue:
 
 def _unit_citation(n: int, episode: EpisodeInfo, first: Unit, last: Unit, quote: str) -> Citation:
     """A citation of the units `first` to `last` (`quote`: their text as it stands)."""
-    return Citation(
-        n=n,
-        episode_id=episode.id,
-        title=episode.title,
-        url=episode.link(first.start_time),
-        source_file=episode.source_file,
-        start_char=first.start_char,
-        end_char=last.end_char,
-        start_time=first.start_time,
-        quote=quote,
-        position=round(first.first_word / episode.words, 4) if episode.words else None,
+    return span_citation(
+        n, episode, first.start_char, last.end_char, first.start_time, quote, first.first_word
     )
 
 

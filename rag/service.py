@@ -370,7 +370,7 @@ class AnswerService:
         reply = small_talk_reply(question)  # "Hoi", "bedankt!": not a question
         if reply is not None:
             return _plain_answer(question, reply, started)
-        if about_the_archive(question):  # "Wie was de gast?": from the titles (`rag.catalogue`)
+        if about_the_archive(question):  # "Wie was de gast?": from the episode list
             listed = yield Step(partial(self._catalogue_answer, question))
             if listed is not None:
                 return _catalogue_answer(question, listed, started)
