@@ -356,6 +356,18 @@ QUANTI = "Wat is quantisatie?"
 MOE = "mixture of experts losse kleine modellen geschakeld"
 
 
+@pytest.mark.parametrize(
+    "question", ["Wie was de gast?", "Waar ging de aflevering over?", "bedankt!"]
+)
+def test_archive_questions_and_small_talk_need_no_model(server, planning_service, question):
+    # Answered from the episode list (or with a short reply) before any search: no
+    # search queries planned, no answer written by the model.
+    answer = planning_service.ask(question)
+    assert server.requests_to(CHAT) == []
+    assert answer.mode == "extractive" and answer.text
+    check_quotes(answer)
+
+
 @pytest.fixture(scope="module")
 def planning_service(sample_index, service, openai_stub) -> AnswerService:
     return make_service(sample_index, service, openai_stub.base_url, llm_search_queries=3)
