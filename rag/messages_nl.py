@@ -58,12 +58,18 @@ def skip_reason(code: str, detail: str = "") -> str:
 GUEST_IN_EPISODE = "{guest} was te gast in de aflevering „{title}” [{n}]."
 GUEST_IN_EPISODES = "{guest} was te gast in {count} afleveringen:"
 GUEST_OF_EPISODE = "De gast in „{title}” was {guests} [{n}]."
-GUESTS_WHICH_EPISODE = "Welke aflevering bedoel je? Deze afleveringen hadden een gast:"
+GUESTS_WHICH_EPISODE = (
+    "Welke aflevering bedoel je? Vraag het met een onderwerp erbij („… in de aflevering over "
+    "…?”). Deze afleveringen hadden een gast:"
+)
 GUEST_LIST_ITEM = "• {guests}: „{title}” [{n}]"
 EPISODE_LIST_ITEM = "• „{title}” [{n}]"
 GUESTS_MORE = "…en nog {count} andere."
 EPISODES_KNOWN = "Ik ken {count} aflevering(en) van AI Report:"
-EPISODES_WHICH_ONE = "Welke aflevering bedoel je? Ik ken er {count}:"
+EPISODES_WHICH_ONE = (
+    "Welke aflevering bedoel je? Vraag het met een onderwerp of de gast erbij („… de "
+    "aflevering over …”, „… de aflevering met …”). Ik ken er {count}:"
+)
 OVERVIEW_INTRO = "Waar „{title}” over gaat, vertellen ze aan het begin:\n“{excerpt}” [1]"
 OVERVIEW_TITLE = "Deze aflevering heet „{title}” [1]."
 
