@@ -21,7 +21,7 @@ about episodes still to come, is searched as before.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag import messages_nl as nl
@@ -32,6 +32,7 @@ from rag.retrieval import Retrieval
 from rag.speakers import Speakers
 from rag.store import EpisodeInfo, SearchIndex
 from rag.text import MARKER_RE, readable
+from rag.types import Turn
 
 _GUEST = r"(?:te\s+gast|gast|gasten|geïnterviewd|geinterviewd)"
 # "Wie was de gast?", "wie werd er geïnterviewd", "Met wie was het interview?", "Welke
@@ -104,6 +105,31 @@ def about_the_archive(question: str) -> bool:
     return bool(OVERVIEW.search(question) or asks_episode or WHO_WAS_THE_GUEST.search(question))
 
 
+# A reply that picks an item of the list "Welke aflevering bedoel je?" gave: "2", "de
+# tweede", "nummer 2".
+PICK = re.compile(
+    r"^\W*(?:(?:de|nummer|nr\.?)\s*)?(?:(?P<n>\d{1,2})(?:e|de|ste)?|(?P<word>eerste|tweede|"
+    r"derde|vierde|vijfde|zesde|zevende|achtste))(?:\s+(?:aflevering|graag|dan|die))*\W*$",
+    re.IGNORECASE,
+)
+ORDINALS = ("eerste", "tweede", "derde", "vierde", "vijfde", "zesde", "zevende", "achtste")
+LISTED = re.compile(r"„([^”]+)” \[(\d+)\]")
+
+
+def picked_from_list(message: str, history: Sequence[Turn] | None) -> tuple[str, str] | None:
+    """(the earlier question, the title picked) when `message` picks an item of the
+    list the previous answer asked to choose from; None otherwise."""
+    if not history or not history[-1].answer.startswith(nl.WHICH_EPISODE_PREFIX):
+        return None
+    match = PICK.match(message)
+    if match is None:
+        return None
+    number = int(match["n"]) if match["n"] else ORDINALS.index(match["word"].lower()) + 1
+    titles = {int(n): title for title, n in LISTED.findall(history[-1].answer)}
+    title = titles.get(number)
+    return (history[-1].question, title) if title else None
+
+
 @dataclass
 class CatalogueAnswer:
     text: str
@@ -130,10 +156,13 @@ class Catalogue:
         ]
 
     def answer(
-        self, question: str, search: Callable[[str], Retrieval | None]
+        self, question: str, search: Callable[[str], Retrieval | None], chosen: str | None = None
     ) -> CatalogueAnswer | None:
         """The answer from the episode list, or None: not a question about the archive,
-        or one it cannot answer (then the captions are searched)."""
+        or one it cannot answer (then the captions are searched). `chosen`: the title
+        the user picked from the list an earlier answer to `question` gave."""
+        if chosen is not None:
+            return self._answer_for(question, chosen)
         if not self.index.episodes or not about_the_archive(question):
             return None  # nothing indexed: the search says so
         if asks_for_the_episodes(question):
@@ -149,6 +178,15 @@ class Catalogue:
         if WHO_WAS_THE_GUEST.search(question) and not self._named_in(question):
             return self._guests_of(question, search)
         return None
+
+    def _answer_for(self, question: str, title: str) -> CatalogueAnswer | None:
+        episode = next((e for e in self.index.episodes.values() if e.title == title), None)
+        if episode is None:
+            return None
+        if OVERVIEW.search(question):
+            return self._overview_of(episode)
+        guests = next((g for ep, g in self.with_guests if ep.id == episode.id), None)
+        return self._guest_of(episode, guests) if guests else None
 
     def _overview(
         self, question: str, search: Callable[[str], Retrieval | None]
@@ -168,7 +206,9 @@ class Catalogue:
             episodes = list(self.index.episodes.values())
         if len(episodes) > 1:
             return self._episode_list(nl.EPISODES_WHICH_ONE, episodes)
-        episode = episodes[0]
+        return self._overview_of(episodes[0])
+
+    def _overview_of(self, episode: EpisodeInfo) -> CatalogueAnswer:
         end = self.intro_ends.get(episode.id)
         intro = [u for u in self._units(episode) if end is not None and u.start_char < end]
         if not intro:  # no intro found: the title says what it is about
@@ -250,7 +290,9 @@ class Catalogue:
             return CatalogueAnswer("\n".join(lines), citations)
         if not chosen:
             return None  # the episode it is about names no guest in its title
-        episode, guests = chosen[0]
+        return self._guest_of(*chosen[0])
+
+    def _guest_of(self, episode: EpisodeInfo, guests: list[str]) -> CatalogueAnswer:
         text = nl.GUEST_OF_EPISODE.format(title=episode.title, guests=_joined(guests), n=1)
         return CatalogueAnswer(text, [self._citation(1, episode, guests[0])])
 

@@ -58,6 +58,7 @@ def skip_reason(code: str, detail: str = "") -> str:
 GUEST_IN_EPISODE = "{guest} was te gast in de aflevering „{title}” [{n}]."
 GUEST_IN_EPISODES = "{guest} was te gast in {count} afleveringen:"
 GUEST_OF_EPISODE = "De gast in „{title}” was {guests} [{n}]."
+WHICH_EPISODE_PREFIX = "Welke aflevering bedoel je?"  # both lists below start with it
 GUESTS_WHICH_EPISODE = (
     "Welke aflevering bedoel je? Vraag het met een onderwerp erbij („… in de aflevering over "
     "…?”). Deze afleveringen hadden een gast:"

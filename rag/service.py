@@ -24,7 +24,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag import messages_nl as nl
 from rag.answer import Answer, Composed, Composer, RetrievedFragment
-from rag.catalogue import Catalogue, CatalogueAnswer, about_the_archive
+from rag.catalogue import Catalogue, CatalogueAnswer, about_the_archive, picked_from_list
 from rag.embeddings import as_embedder, build_embedder
 from rag.index import IndexBusyError, IndexReport, build_index
 from rag.lexicon import load_lexicon
@@ -338,7 +338,9 @@ class AnswerService:
         finally:
             deadline.expire()  # done, or cancelled: a call still running stops soon
 
-    def _catalogue_answer(self, question: str) -> CatalogueAnswer | None:
+    def _catalogue_answer(
+        self, question: str, picked: tuple[str, str] | None = None
+    ) -> CatalogueAnswer | None:
         retriever = self._retriever
         if retriever is None:
             return None
@@ -348,6 +350,8 @@ class AnswerService:
             retriever.intro_ends,
             retriever.lexicon.fix_spelling,
         )
+        if picked is not None:  # the earlier question, for the episode picked from its list
+            return catalogue.answer(picked[0], self.search, chosen=picked[1])
         return catalogue.answer(question, self.search)
 
     def deadline(self) -> Deadline:
@@ -370,8 +374,10 @@ class AnswerService:
         reply = small_talk_reply(question)  # "Hoi", "bedankt!": not a question
         if reply is not None:
             return _plain_answer(question, reply, started)
-        if about_the_archive(question):  # "Wie was de gast?": from the episode list
-            listed = yield Step(partial(self._catalogue_answer, question))
+        # "Wie was de gast?": from the episode list; "2" picks from a list given before.
+        picked = picked_from_list(question, history)
+        if picked is not None or about_the_archive(question):
+            listed = yield Step(partial(self._catalogue_answer, question, picked))
             if listed is not None:
                 return _catalogue_answer(question, listed, started)
         if self.planner is not None or (self.rewriter is not None and history):

@@ -10,7 +10,7 @@ from conftest import make_settings, sample_words, write_md_episode
 
 from rag.service import AnswerService
 from rag.transcripts import quote_in_source, read_source_text
-from rag.types import Verdict
+from rag.types import Turn, Verdict
 
 TITLE_START = "Grok-3 daagt OpenAI uit"
 
@@ -179,3 +179,24 @@ def test_what_an_episode_is_about_in_an_archive(guest_archive):
 def test_a_question_about_a_detail_of_the_episode_is_searched(service):
     answer = service.ask("Wat werd er in de aflevering gezegd over zelfrijdende auto's?")
     assert answer.retrieved and TITLE_START not in answer.text
+
+
+@pytest.mark.parametrize("reply", ["2", "de tweede", "nummer 2."])
+def test_the_answer_to_which_episode_is_a_number_from_the_list(guest_archive, reply):
+    asked = "Waar ging de aflevering over?"
+    listing = guest_archive.ask(asked)
+    second = listing.citations[1]
+    answer = guest_archive.ask(reply, history=[Turn(asked, listing.text)])
+    assert answer.verdict == Verdict.FOUND and second.title in answer.text
+    assert [c.episode_id for c in answer.citations] == [second.episode_id]
+    # Without the list before it, "2" is just a (poor) question for the search.
+    assert guest_archive.ask(reply).retrieved
+
+
+def test_the_guest_of_the_episode_picked_from_the_list(guest_archive):
+    asked = "Wie was de gast?"
+    listing = guest_archive.ask(asked)
+    first = listing.citations[0]
+    answer = guest_archive.ask("1", history=[Turn(asked, listing.text)])
+    assert answer.text.startswith(f"De gast in „{first.title}” was")
+    assert [c.episode_id for c in answer.citations] == [first.episode_id]
