@@ -200,3 +200,28 @@ def test_the_guest_of_the_episode_picked_from_the_list(guest_archive):
     answer = guest_archive.ask("1", history=[Turn(asked, listing.text)])
     assert answer.text.startswith(f"De gast in „{first.title}” was")
     assert [c.episode_id for c in answer.citations] == [first.episode_id]
+
+
+def test_timed_captions_are_cited_at_their_moment(tmp_path, service):
+    # An .srt file (cues of 8 words, 5 s each): quotes are joined cue words, still
+    # verbatim at their offsets, and links jump to the cue's time.
+    words = sample_words()[:640]
+    cues = [
+        f"{i + 1}\n00:{i * 5 // 60:02d}:{i * 5 % 60:02d},000 --> 00:{(i * 5 + 5) // 60:02d}:"
+        f"{(i * 5 + 5) % 60:02d},000\n{' '.join(words[i * 8 : i * 8 + 8])}\n"
+        for i in range(len(words) // 8)
+    ]
+    folder = tmp_path / "t"
+    folder.mkdir()
+    title = "Grok 3 en een interview met Rick Lamers"
+    (folder / f"{title} [abcdefghijk].srt").write_text("\n".join(cues), encoding="utf-8")
+    svc = AnswerService(make_settings(folder, tmp_path / "i"), embedder=service.embedder)
+    svc.reindex()
+    overview = svc.ask("Waar ging de aflevering over?")
+    assert title in overview.text and "New York Times" in overview.text
+    assert overview.citations[0].start_time == 0
+    guest = svc.ask("In welke aflevering was Rick Lamers te gast?")
+    [c] = guest.citations
+    assert "Lamers" in c.quote and c.start_time and c.url.endswith(f"&t={int(c.start_time)}s")
+    assert cited_where_named(overview, folder, "welkom bij")
+    assert cited_where_named(guest, folder, "Lamers")
