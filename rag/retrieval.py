@@ -442,16 +442,15 @@ class HybridRetriever:
         self, qv: np.ndarray, terms: list[str]
     ) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Per unit, with which units count: unit cosine, unit BM25, the cosine of its
-        surroundings (the best chunk holding it, or without chunk vectors the mean
-        cosine of its neighbours) and the BM25 of the best chunk holding it. Dense
-        scores outside the store's top `rank_depth` (HNSW) are -inf (unranked)."""
+        surroundings (the best chunk holding it, and the mean cosine of its neighbours;
+        without chunk vectors the latter alone) and the BM25 of the best chunk holding
+        it. Dense scores outside the store's top `rank_depth` (HNSW) are -inf (unranked)."""
         units = self.index.unit_scores(qv)
+        signals: list[tuple[np.ndarray, np.ndarray | None]] = [(units, None)]
         if self._chunk_dense:
             chunks = self.index.chunk_scores(qv, self.rank_depth)
-            around = self._by_unit(chunks)
-        else:
-            around = self._neighbourhood(units)
-        signals: list[tuple[np.ndarray, np.ndarray | None]] = [(units, None), (around, None)]
+            signals.append((self._by_unit(chunks), None))
+        signals.append((self._neighbourhood(units), None))
         known = [t for t in terms if t in self._vocab]
         if known and self.index.has_bm25:
             unit_bm25 = self.index.unit_bm25_scores(known)

