@@ -1,6 +1,6 @@
 """Hybrid retrieval: dense + BM25 over ~40-word units and their ~320-word chunks.
 
-Units are ranked by reciprocal rank fusion of four signals (see `HybridRetriever`),
+Units are ranked by reciprocal rank fusion of five signals (see `HybridRetriever`),
 grown into short windows and taken within a word budget; when the archive holds many
 episodes, those that clearly hold the answer are searched among themselves. A
 verdict says whether the archive answers the question at all.
@@ -249,9 +249,11 @@ class Window:
 class HybridRetriever:
     """Find the fragments of the index that answer a question.
 
-    Units (~40 words) are ranked by reciprocal rank fusion of four signals: the unit's
-    own cosine and BM25, and the cosine and BM25 of the best chunk (~320 words) holding
-    it, which says whether the surroundings are on topic too. The best units are grown
+    Units (~40 words) are ranked by reciprocal rank fusion of five signals: the unit's
+    own cosine and BM25, the cosine and BM25 of the best chunk (~320 words) holding it,
+    and the mean cosine of the unit and its neighbours (~200 words), which say whether
+    the surroundings are on topic too (without chunk vectors: four, no chunk cosine).
+    The best units are grown
     into windows (the unit and the next one: "small-to-big"), merged when they touch,
     and taken until the word budget is spent, so the context holds several short,
     non-adjacent fragments instead of a few long ones. With several episodes, those that
