@@ -377,7 +377,10 @@ class HybridRetriever:
         # The signals are computed once; with a focus only their ranking is redone.
         signals = self._signals(qv, terms)
         fused = self._fuse(signals)
-        focus = self._focus(fused)
+        # The focus reads the fusion it was measured with (FOCUS_RATIO): without the
+        # neighbours' cosine, which weighs the dense side more, look-alike episodes passed
+        # its bar (tests/test_retrieval.py).
+        focus = self._focus(self._fuse(signals[:-1]) if self._chunk_dense else fused)
         if focus is not None:
             fused = self._fuse(signals, focus)
         vectors = [qv]
@@ -448,17 +451,19 @@ class HybridRetriever:
         without chunk vectors the latter alone) and the BM25 of the best chunk holding
         it. Dense scores outside the store's top `rank_depth` (HNSW) are -inf (unranked)."""
         units = self.index.unit_scores(qv)
-        signals: list[tuple[np.ndarray, np.ndarray | None]] = [(units, None)]
+        neighbours = around = self._neighbourhood(units)
         if self._chunk_dense:
             chunks = self.index.chunk_scores(qv, self.rank_depth)
-            signals.append((self._by_unit(chunks), None))
-        signals.append((self._neighbourhood(units), None))
+            around = self._by_unit(chunks)
+        signals: list[tuple[np.ndarray, np.ndarray | None]] = [(units, None), (around, None)]
         known = [t for t in terms if t in self._vocab]
         if known and self.index.has_bm25:
             unit_bm25 = self.index.unit_bm25_scores(known)
             chunk_bm25 = self.index.chunk_bm25_scores(known)
             for scores in (unit_bm25, self._by_unit(chunk_bm25)):
                 signals.append((scores, scores > 0))
+        if self._chunk_dense:  # last: the episode focus leaves it out (`retrieve`)
+            signals.append((neighbours, None))
         return signals
 
     def _fuse(
