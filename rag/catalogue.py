@@ -171,11 +171,10 @@ class Catalogue:
             return self._overview(question, search)
         if not self.with_guests:
             return None
-        if WHICH_EPISODE.search(question) and APPEARED.search(question):
-            named = self._named_in(question)
-            if named:
-                return self._episodes_of(named)
-        if WHO_WAS_THE_GUEST.search(question) and not self._named_in(question):
+        named = self._named_in(question)
+        if named and WHICH_EPISODE.search(question) and APPEARED.search(question):
+            return self._episodes_of(named)
+        if not named and WHO_WAS_THE_GUEST.search(question):
             return self._guests_of(question, search)
         return None
 
@@ -185,7 +184,7 @@ class Catalogue:
             return None
         if OVERVIEW.search(question):
             return self._overview_of(episode)
-        guests = next((g for ep, g in self.with_guests if ep.id == episode.id), None)
+        guests = self._guests(episode.id)
         return self._guest_of(episode, guests) if guests else None
 
     def _overview(
@@ -195,10 +194,11 @@ class Catalogue:
         names, else the one the search of its topic puts first; with no topic and several
         episodes, which one?"""
         named = list({ep.id: ep for ep, _ in self._named_in(question)}.values())
+        topic = _topic(question)
         if named:
             episodes = named
-        elif _topic(question):
-            retrieval = search(_topic(question))
+        elif topic:
+            retrieval = search(topic)
             if retrieval is None or not retrieval.fragments:
                 return None
             episodes = [retrieval.fragments[0].episode]
@@ -229,13 +229,21 @@ class Catalogue:
         self, heading: str = nl.EPISODES_KNOWN, episodes: list[EpisodeInfo] | None = None
     ) -> CatalogueAnswer:
         everything = episodes or list(self.index.episodes.values())
-        lines = [heading.format(count=len(everything))]
-        citations = []
-        for n, episode in enumerate(everything[:MAX_LISTED], 1):
-            lines.append(nl.EPISODE_LIST_ITEM.format(title=episode.title, n=n))
-            citations.append(self._citation(n, episode, ""))
-        if len(everything) > MAX_LISTED:
-            lines.append(nl.GUESTS_MORE.format(count=len(everything) - MAX_LISTED))
+        return self._listed(
+            heading.format(count=len(everything)),
+            [(episode, nl.EPISODE_LIST_ITEM, "") for episode in everything],
+        )
+
+    def _listed(self, heading: str, items: list[tuple[EpisodeInfo, str, str]]) -> CatalogueAnswer:
+        """`heading`, then at most `MAX_LISTED` of the (episode, line template, guest)
+        `items`, each cited (where its captions name the guest), then how many more."""
+        lines, citations = [heading], []
+        for n, (episode, template, guest) in enumerate(items[:MAX_LISTED], 1):
+            guests = _joined(self._guests(episode.id)) if guest else ""
+            lines.append(template.format(title=episode.title, guests=guests, n=n))
+            citations.append(self._citation(n, episode, guest))
+        if len(items) > MAX_LISTED:
+            lines.append(nl.GUESTS_MORE.format(count=len(items) - MAX_LISTED))
         return CatalogueAnswer("\n".join(lines), citations)
 
     def _named_in(self, question: str) -> list[tuple[EpisodeInfo, str]]:
@@ -244,26 +252,20 @@ class Catalogue:
         named = []
         for episode, guests in self.with_guests:
             for guest in guests:
-                parts = [p for p in guest.split() if p.lower() not in NAME_PARTICLES and len(p) > 2]
-                pattern = phrase_pattern([guest, *parts])
+                pattern = phrase_pattern([guest, *_name_parts(guest)])
                 if pattern is not None and pattern.search(question):
                     named.append((episode, guest))
         return named
 
     def _episodes_of(self, named: list[tuple[EpisodeInfo, str]]) -> CatalogueAnswer:
-        citations = [self._citation(n, ep, guest) for n, (ep, guest) in enumerate(named, 1)]
-        guest = named[0][1]
+        episode, guest = named[0]
         if len(named) == 1:
-            text = nl.GUEST_IN_EPISODE.format(guest=guest, title=named[0][0].title, n=1)
-            return CatalogueAnswer(text, citations)
-        lines = [nl.GUEST_IN_EPISODES.format(guest=guest, count=len(named))]
-        lines += [
-            nl.EPISODE_LIST_ITEM.format(title=ep.title, n=n)
-            for n, (ep, _) in enumerate(named[:MAX_LISTED], 1)
-        ]
-        if len(named) > MAX_LISTED:
-            lines.append(nl.GUESTS_MORE.format(count=len(named) - MAX_LISTED))
-        return CatalogueAnswer("\n".join(lines), citations[:MAX_LISTED])
+            text = nl.GUEST_IN_EPISODE.format(guest=guest, title=episode.title, n=1)
+            return CatalogueAnswer(text, [self._citation(1, episode, guest)])
+        return self._listed(
+            nl.GUEST_IN_EPISODES.format(guest=guest, count=len(named)),
+            [(ep, nl.EPISODE_LIST_ITEM, name) for ep, name in named],
+        )
 
     def _guests_of(
         self, question: str, search: Callable[[str], Retrieval | None]
@@ -275,19 +277,16 @@ class Catalogue:
             retrieval = search(topic)
             if retrieval is None or not retrieval.fragments:
                 return None
-            episode_id = retrieval.fragments[0].episode.id
-            chosen = [(ep, guests) for ep, guests in self.with_guests if ep.id == episode_id]
+            episode = retrieval.fragments[0].episode
+            guests = self._guests(episode.id)
+            chosen = [(episode, guests)] if guests else []
         elif len(self.with_guests) == 1:
             chosen = self.with_guests
         else:
-            lines = [nl.GUESTS_WHICH_EPISODE]
-            citations = []
-            for n, (ep, guests) in enumerate(self.with_guests[:MAX_LISTED], 1):
-                lines.append(nl.GUEST_LIST_ITEM.format(guests=_joined(guests), title=ep.title, n=n))
-                citations.append(self._citation(n, ep, guests[0]))
-            if len(self.with_guests) > MAX_LISTED:
-                lines.append(nl.GUESTS_MORE.format(count=len(self.with_guests) - MAX_LISTED))
-            return CatalogueAnswer("\n".join(lines), citations)
+            return self._listed(
+                nl.GUESTS_WHICH_EPISODE,
+                [(ep, nl.GUEST_LIST_ITEM, guests[0]) for ep, guests in self.with_guests],
+            )
         if not chosen:
             return None  # the episode it is about names no guest in its title
         return self._guest_of(*chosen[0])
@@ -295,6 +294,10 @@ class Catalogue:
     def _guest_of(self, episode: EpisodeInfo, guests: list[str]) -> CatalogueAnswer:
         text = nl.GUEST_OF_EPISODE.format(title=episode.title, guests=_joined(guests), n=1)
         return CatalogueAnswer(text, [self._citation(1, episode, guests[0])])
+
+    def _guests(self, episode_id: str) -> list[str]:
+        """The guests the title of the episode names (none: [])."""
+        return next((g for ep, g in self.with_guests if ep.id == episode_id), [])
 
     def _units(self, episode: EpisodeInfo) -> list[Unit]:
         units = self.index.units
@@ -310,9 +313,8 @@ class Catalogue:
         """Where the episode's captions name the guest: the full name, else the surname,
         else the first name; where they begin when they never do."""
         units = self._units(episode)
-        parts = [p for p in guest.split() if p.lower() not in NAME_PARTICLES and len(p) > 2]
         unit = None
-        for name in [guest, *reversed(parts)] if guest else []:
+        for name in [guest, *reversed(_name_parts(guest))] if guest else []:
             pattern = phrase_pattern([name])
             unit = next((u for u in units if pattern and pattern.search(u.text)), None)
             if unit is not None:
@@ -330,6 +332,11 @@ def _unit_citation(n: int, episode: EpisodeInfo, first: Unit, last: Unit, quote:
     return span_citation(
         n, episode, first.start_char, last.end_char, first.start_time, quote, first.first_word
     )
+
+
+def _name_parts(name: str) -> list[str]:
+    """The parts of a name that name someone alone: "Lamers", "Rick", not "de"."""
+    return [p for p in name.split() if p.lower() not in NAME_PARTICLES and len(p) > 2]
 
 
 def _topic(question: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from rag import messages_nl as nl
-from rag.answer import Answer, Composed, Composer, RetrievedFragment
+from rag.answer import Answer, Citation, Composed, Composer, RetrievedFragment
 from rag.catalogue import Catalogue, CatalogueAnswer, about_the_archive, picked_from_list
 from rag.embeddings import as_embedder, build_embedder
 from rag.index import IndexBusyError, IndexReport, build_index
@@ -379,7 +379,7 @@ class AnswerService:
         if picked is not None or about_the_archive(question):
             listed = yield Step(partial(self._catalogue_answer, question, picked))
             if listed is not None:
-                return _catalogue_answer(question, listed, started)
+                return _plain_answer(question, listed.text, started, listed.citations)
         if self.planner is not None or (self.rewriter is not None and history):
             queries, usage = yield Step(
                 partial(self.search_queries, question, history, deadline),
@@ -461,31 +461,22 @@ def final_verdict(retrieved: Verdict, answered: bool) -> Verdict:
     return Verdict.UNSURE if retrieved is Verdict.NOT_FOUND else retrieved
 
 
-def _catalogue_answer(question: str, listed: CatalogueAnswer, started: float) -> Answer:
+def _plain_answer(
+    question: str, text: str, started: float, citations: list[Citation] | None = None
+) -> Answer:
+    """An answer without a search: found (from the episode list) when it cites, else a
+    reply to a message that asked nothing to search for."""
     total = (time.perf_counter() - started) * 1000
-    log.info(
-        "answered from the episode list: citations=%d in %.0f ms", len(listed.citations), total
-    )
-    return Answer(
-        question=question,
-        text=listed.text,
-        found=True,
-        mode=AnswerMode.EXTRACTIVE,
-        citations=listed.citations,
-        retrieved=[],
-        timings_ms={"retrieve": total, "answer": 0.0, "total": total},
-        verdict=Verdict.FOUND,
-    )
-
-
-def _plain_answer(question: str, text: str, started: float) -> Answer:
-    total = (time.perf_counter() - started) * 1000
+    citations = citations or []
+    if citations:
+        log.info("answered from the episode list: citations=%d in %.0f ms", len(citations), total)
     return Answer(
         question=question,
         text=text,
-        found=False,
+        found=bool(citations),
         mode=AnswerMode.EXTRACTIVE,
-        citations=[],
+        citations=citations,
         retrieved=[],
         timings_ms={"retrieve": total, "answer": 0.0, "total": total},
+        verdict=Verdict.FOUND if citations else Verdict.NOT_FOUND,
     )

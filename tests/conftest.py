@@ -88,6 +88,18 @@ def sample_words() -> list[str]:
     return body.split()
 
 
+def srt_text(words: list[str], per_cue: int = 8, seconds: int = 5) -> str:
+    """SubRip captions of `words`: cues of `per_cue` words, `seconds` long each."""
+    cues = []
+    for i in range(len(words) // per_cue):
+        start, end = i * seconds, (i + 1) * seconds
+        cues.append(
+            f"{i + 1}\n00:{start // 60:02d}:{start % 60:02d},000 --> 00:{end // 60:02d}:"
+            f"{end % 60:02d},000\n{' '.join(words[i * per_cue : (i + 1) * per_cue])}\n"
+        )
+    return "\n".join(cues)
+
+
 def write_md_episode(
     folder: Path, name: str, video_id: str, title: str, words: int = 200, start: int = 0
 ) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_settings, sample_words, write_md_episode
+from conftest import make_settings, sample_words, srt_text, write_md_episode
 
 from rag.service import AnswerService
 from rag.transcripts import quote_in_source, read_source_text
@@ -206,15 +206,10 @@ def test_timed_captions_are_cited_at_their_moment(tmp_path, service):
     # An .srt file (cues of 8 words, 5 s each): quotes are joined cue words, still
     # verbatim at their offsets, and links jump to the cue's time.
     words = sample_words()[:640]
-    cues = [
-        f"{i + 1}\n00:{i * 5 // 60:02d}:{i * 5 % 60:02d},000 --> 00:{(i * 5 + 5) // 60:02d}:"
-        f"{(i * 5 + 5) % 60:02d},000\n{' '.join(words[i * 8 : i * 8 + 8])}\n"
-        for i in range(len(words) // 8)
-    ]
     folder = tmp_path / "t"
     folder.mkdir()
     title = "Grok 3 en een interview met Rick Lamers"
-    (folder / f"{title} [abcdefghijk].srt").write_text("\n".join(cues), encoding="utf-8")
+    (folder / f"{title} [abcdefghijk].srt").write_text(srt_text(words), encoding="utf-8")
     svc = AnswerService(make_settings(folder, tmp_path / "i"), embedder=service.embedder)
     svc.reindex()
     overview = svc.ask("Waar ging de aflevering over?")

@@ -17,7 +17,7 @@ import threading
 from dataclasses import replace
 
 import pytest
-from conftest import DEV_SET, SAMPLE, sample_words
+from conftest import DEV_SET, SAMPLE, sample_words, srt_text
 from openai_server import OpenAIStubServer
 from pydantic import SecretStr
 
@@ -225,15 +225,10 @@ def test_every_fragment_can_be_cited_with_a_verbatim_quote(server, llm_service, 
 
 def test_timestamped_fragments_carry_their_moment(server, sample_index, service, tmp_path):
     words = sample_words()[13000:13640]
-    cues = [
-        f"{i + 1}\n00:{i * 5 // 60:02d}:{i * 5 % 60:02d},000 --> 00:{(i * 5 + 5) // 60:02d}:"
-        f"{(i * 5 + 5) % 60:02d},000\n{' '.join(words[i * 8 : i * 8 + 8])}\n"
-        for i in range(len(words) // 8)
-    ]
     transcripts = tmp_path / "t"
     transcripts.mkdir()
     (transcripts / "Aflevering met tijden [abcdefghijk].srt").write_text(
-        "\n".join(cues), encoding="utf-8"
+        srt_text(words), encoding="utf-8"
     )
     settings = llm_settings(
         sample_index, server.base_url, transcripts_dir=transcripts, index_dir=tmp_path / "i"
