@@ -31,7 +31,7 @@ from rag.lexicon import phrase_pattern
 from rag.retrieval import Retrieval
 from rag.speakers import Speakers
 from rag.store import EpisodeInfo, SearchIndex
-from rag.text import MARKER_RE, readable
+from rag.text import MARKER_RE, readable, search_tokens
 from rag.types import Turn
 
 _GUEST = r"(?:te\s+gast|gast|gasten|geïnterviewd|geinterviewd)"
@@ -52,6 +52,7 @@ APPEARED = re.compile(rf"\b(?:{_GUEST}|interview|gesprek|aan\s+tafel)\b", re.IGN
 # podcast?" (not "Kun je samenvatten wat Rick zei?", nor "Wat werd er in de aflevering
 # gezegd over X?": those are about something said, and searched).
 _EPISODE = r"(?:aflevering|afleveringen|podcast|uitzending)"
+EPISODE_WORD = re.compile(rf"\b{_EPISODE}\b", re.IGNORECASE)
 OVERVIEW = re.compile(
     r"\b(?:waar|waarover)\s+(?:ging|gaat|gingen|gaan)\s+(?:(?:de|deze|die|het|jullie|je|jouw)\s+)?"
     rf"(?:(?:laatste|nieuwste|vorige)\s+)?{_EPISODE}\b"
@@ -112,6 +113,13 @@ PICK = re.compile(
     r"derde|vierde|vijfde|zesde|zevende|achtste))(?:\s+(?:aflevering|graag|dan|die))*\W*$",
     re.IGNORECASE,
 )
+# A message that opens like a question asks something new, whatever words it shares
+# with a title.
+ASKS = re.compile(
+    r"\W*(?:wat|wie|waar\w*|hoe|waarom|wanneer|welke?|kun|kan|kunnen|is|zijn|was|waren|"
+    r"heeft|hebben|had|zegt|zei|vindt|vond|vinden|gaat|ging|moet|mag|wil|weet)\b",
+    re.IGNORECASE,
+)
 ORDINALS = ("eerste", "tweede", "derde", "vierde", "vijfde", "zesde", "zevende", "achtste")
 LISTED = re.compile(r"„([^”]+)” \[(\d+)\]")
 
@@ -121,13 +129,26 @@ def picked_from_list(message: str, history: Sequence[Turn] | None) -> tuple[str,
     list the previous answer asked to choose from; None otherwise."""
     if not history or not history[-1].answer.startswith(nl.WHICH_EPISODE_PREFIX):
         return None
+    titles = {int(n): title for title, n in LISTED.findall(history[-1].answer)}
     match = PICK.match(message)
     if match is None:
-        return None
-    number = int(match["n"]) if match["n"] else ORDINALS.index(match["word"].lower()) + 1
-    titles = {int(n): title for title, n in LISTED.findall(history[-1].answer)}
-    title = titles.get(number)
+        title = _named_title(message, list(titles.values()))
+    else:
+        number = int(match["n"]) if match["n"] else ORDINALS.index(match["word"].lower()) + 1
+        title = titles.get(number)
     return (history[-1].question, title) if title else None
+
+
+def _named_title(message: str, titles: list[str]) -> str | None:
+    """The one title holding every word of `message` ("die over robots", "de aflevering
+    met Anna de Vries"; "aflevering" itself aside), as the list asked for; a message
+    with a word no title has, or that opens like a question ("Wat zegt Anna over
+    robots?"), asks something new."""
+    if ASKS.match(message):
+        return None
+    words = set(search_tokens(EPISODE_WORD.sub(" ", message)))
+    holding = [t for t in titles if words and words <= set(search_tokens(t))]
+    return holding[0] if len(holding) == 1 else None
 
 
 @dataclass

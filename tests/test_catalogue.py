@@ -193,6 +193,26 @@ def test_the_answer_to_which_episode_is_a_number_from_the_list(guest_archive, re
     assert guest_archive.ask(reply).retrieved
 
 
+@pytest.mark.parametrize(
+    "reply", ["de aflevering met Anna de Vries", "die over robots", "Robots in huis!"]
+)
+def test_the_answer_to_which_episode_names_it(guest_archive, reply):
+    """The list asks for a topic or the guest: a reply that names one listed episode by
+    the words of its title picks it, as a number would."""
+    asked = "Waar ging de aflevering over?"
+    listing = guest_archive.ask(asked)
+    answer = guest_archive.ask(reply, history=[Turn(asked, listing.text)])
+    assert "Robots in huis" in answer.text and [c.episode_id for c in answer.citations] == ["epB"]
+
+
+@pytest.mark.parametrize("reply", ["Wat zegt Anna over robots?", "de aflevering over quantisatie"])
+def test_a_reply_that_asks_more_or_fits_no_title_is_searched(guest_archive, reply):
+    asked = "Waar ging de aflevering over?"
+    listing = guest_archive.ask(asked)
+    answer = guest_archive.ask(reply, history=[Turn(asked, listing.text)])
+    assert answer.retrieved and not answer.text.startswith("Waar „")
+
+
 def test_the_guest_of_the_episode_picked_from_the_list(guest_archive):
     asked = "Wie was de gast?"
     listing = guest_archive.ask(asked)
