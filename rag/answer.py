@@ -24,6 +24,21 @@ ELSEWHERE_CHARS = 400
 # "In welke aflevering ging het over …?", "Waar hadden ze het over …?", "Waar kwam …
 # ter sprake?": the answer opens with the episode and the moment ("Waar heeft Rick
 # gestudeerd?" and "Waar irriteert Rick zich aan?" ask something else).
+# "meer", "vertel meer", "nog meer?", "ga door": more passages on the question before.
+ASKS_MORE = re.compile(
+    r"^\W*(?:en\s+)?(?:(?:wat|is\s+er)\s+)?(?:(?:vertel|zeg|laat)\s+(?:eens\s+|nog\s+|me\s+)*)?"
+    r"(?:nog\s+)?(?:meer|verder)(?:\s+(?:info|informatie|daarover|hierover|erover|fragmenten|"
+    r"graag|zien|weten))*\W*$"
+    r"|^\W*(?:ga|gaat)\s+(?:maar\s+|nog\s+)?(?:door|verder)\W*$",
+    re.IGNORECASE,
+)
+
+
+def asks_more(message: str) -> bool:
+    """Whether `message` only asks for more on the question before it."""
+    return ASKS_MORE.match(message) is not None
+
+
 ASKS_WHERE = re.compile(
     r"\b(?:welke|wat\s+voor)\s+aflevering(?:en)?\b"
     r"|^\s*waar\s+(?:hadden|hebben|had|heeft|praten|praatten|praatte|praat|spraken|spreken"
@@ -140,19 +155,23 @@ class Composer(Protocol):
 
 
 def pick_passages(
-    retrieval: Retrieval, limit: int, seen: Callable[[Passage], bool] | None = None
+    retrieval: Retrieval,
+    limit: int,
+    seen: Callable[[Passage], bool] | None = None,
+    tolerance: float | None = PASSAGE_TOLERANCE,
 ) -> list[Passage]:
     """The best passage, then others close in score from another part of the archive.
 
     A further passage is worth showing only when it adds something: it scores within
-    `PASSAGE_TOLERANCE` of the best and stands at least `ELSEWHERE_CHARS` away from every
+    `tolerance` of the best and stands at least `ELSEWHERE_CHARS` away from every
     passage already picked (or in another episode). Passages the reader has `seen`
     (in the previous answer) are skipped; the others must still score within the
-    tolerance of the best of all."""
+    tolerance of the best of all. Without a tolerance (the reader asked for more) the
+    next best are taken."""
     picked: list[Passage] = []
     best = retrieval.passages[0].score if retrieval.passages else 0.0
     for p in retrieval.passages:
-        if len(picked) >= limit or p.score < best - PASSAGE_TOLERANCE:
+        if len(picked) >= limit or (tolerance is not None and p.score < best - tolerance):
             break
         if seen is not None and seen(p):
             continue
@@ -174,6 +193,17 @@ def _mostly_in(text: str, shown: set[tuple[str, ...]]) -> bool:
     window of a passage shown before reads as the same passage)."""
     own = _shingles(text)
     return bool(own and shown) and len(own & shown) * 3 >= len(own)
+
+
+def _shown_before(history: Sequence[Turn] | None, more: bool) -> list[Turn]:
+    """The turns whose passages a follow-up skips: the previous one; for a request for
+    more, also those it followed ("meer", then "nog meer")."""
+    if not history:
+        return []
+    shown = [history[-1]]
+    while more and asks_more(shown[-1].question) and len(shown) < len(history):
+        shown.append(history[-1 - len(shown)])
+    return shown
 
 
 def span_citation(
@@ -233,18 +263,21 @@ class ExtractiveComposer:
         if retrieval.verdict is Verdict.NOT_FOUND or not retrieval.fragments:
             return Composed(self._not_found(retrieval), False, [], self.mode)
         unsure = retrieval.verdict is Verdict.UNSURE
-        before = history[-1].answer if history else ""
+        more = bool(history) and asks_more(retrieval.question)
+        before = " ".join(t.answer for t in _shown_before(history, more))
         shown = _shingles(before)
         excerpts = pick_passages(
             retrieval,
             self.max_excerpts,
             (lambda p: _mostly_in(self.display(p.quote), shown)) if shown else None,
+            None if more else PASSAGE_TOLERANCE,
         )
         # A follow-up whose best passages were all in the previous answer: say so.
         if not excerpts and before and (earlier := pick_passages(retrieval, 1)):
             return Composed(nl.NOTHING_NEW, True, [passage_citation(1, earlier[0])], self.mode)
         citations = [passage_citation(n, ex) for n, ex in enumerate(excerpts, start=1)]
-        lines = [nl.EXTRACTIVE_UNSURE_INTRO if unsure else nl.EXTRACTIVE_FOUND_INTRO]
+        intro = nl.EXTRACTIVE_MORE_INTRO if more else nl.EXTRACTIVE_FOUND_INTRO
+        lines = [nl.EXTRACTIVE_UNSURE_INTRO if unsure else intro]
         if not unsure and citations and ASKS_WHERE.search(retrieval.question):
             lead = citations[0]
             moment = where_note(lead.start_time, lead.position)

@@ -14,6 +14,8 @@ NOTHING_NEW = (
     "Daarover vond ik niets meer dan in mijn vorige antwoord: dat fragment [1] is wat de "
     "afleveringen erover zeggen."
 )
+MORE_OF_WHAT = "Waarover wil je meer weten? Stel je vraag, dan zoek ik op wat erover gezegd is."
+EXTRACTIVE_MORE_INTRO = "Meer hierover uit de podcast:"
 EXTRACTIVE_ELSEWHERE = "Elders in de aflevering:"
 EXTRACTIVE_OTHER_EPISODE = "In een andere aflevering:"
 NOT_FOUND = "Dat is in de afleveringen niet besproken."

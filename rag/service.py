@@ -23,7 +23,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from rag import messages_nl as nl
-from rag.answer import Answer, Citation, Composed, Composer, RetrievedFragment
+from rag.answer import Answer, Citation, Composed, Composer, RetrievedFragment, asks_more
 from rag.catalogue import Catalogue, CatalogueAnswer, about_the_archive, picked_from_list
 from rag.embeddings import as_embedder, build_embedder
 from rag.index import IndexBusyError, IndexReport, build_index
@@ -87,9 +87,15 @@ class Step:
 
 
 def standalone_query(question: str, history: list[Turn] | None) -> str:
-    """Retrieval query for a follow-up: lean on the previous question when needed."""
+    """Retrieval query for a follow-up: lean on the previous question when needed, itself
+    read as its own follow-up would have been ("waarom?" after a question about open
+    source, then "en hoe dan?"); a request for more ("meer", "ga door") is the previous
+    question."""
     if not history:
         return question
+    previous = standalone_query(history[-1].question, history[:-1])
+    if asks_more(question):
+        return previous
     if len(question.split()) > 12:
         return question
     own = len(search_tokens(question))
@@ -98,7 +104,7 @@ def standalone_query(question: str, history: list[Turn] | None) -> str:
         or own == 0
         or (CONNECTIVE_RE.match(question) and own < OWN_SUBJECT_TERMS)
     ):
-        return f"{history[-1].question} {question}"
+        return f"{previous} {question}"
     return question
 
 
@@ -374,6 +380,8 @@ class AnswerService:
         reply = small_talk_reply(question)  # "Hoi", "bedankt!": not a question
         if reply is not None:
             return _plain_answer(question, reply, started)
+        if asks_more(question) and asks_more(standalone_query(question, history)):
+            return _plain_answer(question, nl.MORE_OF_WHAT, started)  # more of nothing asked
         # "Wie was de gast?": from the episode list; "2" picks from a list given before.
         picked = picked_from_list(question, history)
         if picked is not None or about_the_archive(question):

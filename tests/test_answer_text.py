@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE
 
+from rag import messages_nl as nl
 from rag.answer import ExtractiveComposer
 from rag.calibration import cross_validate, fit_thresholds, quantile, rates
 from rag.lexicon import Lexicon, load_lexicon, parse_lexicon
@@ -159,6 +160,24 @@ def test_a_follow_up_does_not_show_the_same_passages_again(service):
         assert follow.citations[0].quote == first.citations[0].quote
     # Without that history the same question shows its best passage as usual.
     assert quotes_in(service.ask("En wat zegt Rick daarover?").text)
+
+
+def test_asking_for_more_shows_passages_not_shown_before(service):
+    question = "Wat vindt Rick van open source?"
+    first = service.ask(question)
+    history = [Turn(question, first.text)]
+    more = service.ask("meer", history=history)
+    # Searched as the question it follows: its passages, none shown before.
+    candidates = {p.quote for p in service.retrieve(question).passages}
+    assert more.citations and {c.quote for c in more.citations} <= candidates
+    assert not any(q in first.text for q in quotes_in(more.text))
+    history.append(Turn("meer", more.text))
+    again = service.ask("nog meer?", history=history)
+    assert again.citations and {c.quote for c in again.citations} <= candidates
+    assert not any(q in first.text or q in more.text for q in quotes_in(again.text))
+    # Asked first, "meer" asks what about.
+    alone = service.ask("meer")
+    assert alone.text == nl.MORE_OF_WHAT and not alone.citations and not alone.retrieved
 
 
 def test_a_citation_says_how_far_into_the_episode_its_quote_stands(service):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import DEV_SET, SAMPLE
 
 from rag.answer import Answer
@@ -107,6 +108,22 @@ def test_follow_up_leans_on_previous_question():
     assert standalone_query("en wat zei hij over Nvidia?", history).startswith("Wat vertelt Rick")
     assert standalone_query("Wat is mixture of experts?", history) == "Wat is mixture of experts?"
     assert standalone_query("en wat zei hij over Nvidia?", None) == "en wat zei hij over Nvidia?"
+
+
+def test_a_follow_up_of_a_follow_up_leans_on_the_question_they_started_from():
+    # "waarom?" after "Wat vindt Rick van open source?", then "en hoe dan?": the third
+    # was searched as "waarom? en hoe dan?", without the subject.
+    history = [Turn("Wat vindt Rick van open source?", "..."), Turn("waarom?", "...")]
+    assert standalone_query("en hoe dan?", history).startswith("Wat vindt Rick van open source?")
+    assert standalone_query("Wat is quantisatie?", history) == "Wat is quantisatie?"
+
+
+@pytest.mark.parametrize("more", ["meer", "Vertel meer!", "nog meer?", "ga door", "en verder?"])
+def test_asking_for_more_searches_the_question_it_follows(more):
+    history = [Turn("Wat vindt Rick van open source?", "...")]
+    assert standalone_query(more, history) == "Wat vindt Rick van open source?"
+    history.append(Turn(more, "..."))  # and once more
+    assert standalone_query("meer", history) == "Wat vindt Rick van open source?"
 
 
 def test_context_budget_is_respected(service):
