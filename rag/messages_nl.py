@@ -25,6 +25,10 @@ NOT_FOUND_NEAREST = (
 )
 NO_EPISODES = "Er zijn nog geen afleveringen geïndexeerd, dus ik kan nog niets beantwoorden."
 EMPTY_QUESTION = "Stel een vraag over de afleveringen van AI Report."
+LINK_ONLY = (
+    "Links kan ik niet openen. Stel je vraag in woorden, dan zoek ik op wat er in de "
+    "afleveringen over gezegd is."
+)
 LLM_UNAVAILABLE = "(De AI-samenvatting is nu niet beschikbaar; dit zijn de letterlijke fragmenten.)"
 UNSUPPORTED_REMOVED_ONE = (
     "(Eén bewering is weggelaten: de aangehaalde fragmenten bevestigen die niet.)"

@@ -1,4 +1,5 @@
-"""Messages that are not questions: a greeting, thanks, an "oké", or "wat kun je?".
+"""Messages that are not questions: a greeting, thanks, an "oké", "wat kun je?", or a
+link on its own.
 
 Searched like a question, "bedankt!" found passages and showed them as what "werd erover
 gezegd". A message that is only small talk (the whole message; "Hoi, wat is
@@ -35,6 +36,13 @@ HELP = re.compile(
     r"wat\s+ben\s+(?:je|jij))" + _END,
     re.IGNORECASE,
 )
+# A link with at most a word or two around it ("kijk: https://…"): nothing to search for.
+LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+AROUND_A_LINK = re.compile(
+    r"^\W*(?:(?:kijk|zie|check|lees|hier|deze|dit|die|link|artikel|video|even|eens|"
+    r"wat\s+vind\s+je)\W*)*$",
+    re.IGNORECASE,
+)
 REPLIES = (
     (GREETING, nl.SMALL_TALK_GREETING),
     (THANKS, nl.SMALL_TALK_THANKS),
@@ -45,4 +53,6 @@ REPLIES = (
 
 def small_talk_reply(message: str) -> str | None:
     """The reply to a message that is only small talk; None for anything else."""
+    if LINK.search(message) and AROUND_A_LINK.match(LINK.sub(" ", message)):
+        return nl.LINK_ONLY
     return next((reply for pattern, reply in REPLIES if pattern.match(message)), None)

@@ -18,6 +18,8 @@ from rag import messages_nl as nl
         ("Oké, helder.", nl.SMALL_TALK_OK),
         ("Wat kun jij?", nl.SMALL_TALK_HELP),
         ("hoe werkt dit", nl.SMALL_TALK_HELP),
+        ("https://www.youtube.com/watch?v=xDCa0xgymMY", nl.LINK_ONLY),
+        ("kijk: www.example.com/artikel !", nl.LINK_ONLY),
     ],
 )
 def test_small_talk_gets_a_short_reply_without_a_search(service, message, reply):
@@ -27,7 +29,12 @@ def test_small_talk_gets_a_short_reply_without_a_search(service, message, reply)
 
 
 @pytest.mark.parametrize(
-    "question", ["Hoi, wat is quantisatie?", "Bedankt voor de uitleg, maar hoe werkt quantisatie?"]
+    "question",
+    [
+        "Hoi, wat is quantisatie?",
+        "Bedankt voor de uitleg, maar hoe werkt quantisatie?",
+        "Wat zei Rick over quantisatie in https://www.youtube.com/watch?v=xDCa0xgymMY ?",
+    ],
 )
 def test_a_question_after_a_greeting_is_answered(service, question):
     answer = service.ask(question)
