@@ -20,7 +20,7 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -37,6 +37,7 @@ from rag.passages import (
     locate_passages,
     outside_intro,
 )
+from rag.rerank import Reranker, reorder
 from rag.speakers import Speakers
 from rag.store import SearchIndex
 from rag.text import search_tokens
@@ -76,6 +77,12 @@ NEIGHBOURS = 2
 # 1,500, 3,000 words): 391 -> 401 (four folds better, none worse); spans at least half
 # inside: 419 -> 417 (one fold +3, two -2 and -3). See README, "Lead-in".
 LEAD_WORDS = 10
+# With a reranker (`rag.rerank`, optional): the windows of twice the context are
+# reordered by it and the context is filled in its order; of the candidate passages, the
+# best RERANK_PASSAGES by the embedder are reordered by it, so its best leads the answer.
+# Not measured: no reranker is reachable here (README, "Reranker").
+RERANK_POOL = 2
+RERANK_PASSAGES = 10
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,7 @@ class Retrieval:
     search_seconds: float = 0.0  # hybrid search only; `seconds` adds passage scoring
     units: list[Unit] = field(repr=False, default_factory=list)
     seconds: float = 0.0
+    reranked: bool = False  # the context and passages were ordered by the reranker
 
 
 def _one_edit_apart(a: str, b: str) -> bool:
@@ -275,8 +283,10 @@ class HybridRetriever:
         lexicon: Lexicon | None = None,
         window: tuple[int, int] = (0, 1),
         speakers: Speakers | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.index = index
+        self.reranker = reranker
         self.embedder = as_embedder(embedder)
         self.context_words = context_words
         self.max_fragments = max_fragments
@@ -390,6 +400,9 @@ class HybridRetriever:
             fused = np.maximum(fused, self._fuse(self._signals(ov, other_terms), focus))
             vectors.append(ov)
         fragments = self._fragments(self._windows(fused), np.vstack(vectors))
+        reranked = self._reranked_fragments(query, fused, np.vstack(vectors))
+        if reranked is not None:
+            fragments = reranked
         searched = time.perf_counter()
         weights = {t: self._idf[t] for t in terms if t in self._idf}
         # Passages are placed by what the question is about ("volgens Rick" would pull
@@ -404,6 +417,8 @@ class HybridRetriever:
             fragments, self.index.units, self._unit_matrix, place, place_weights, (qv, weights)
         )
         passages = outside_intro(passages, self._intro_ends)
+        if reranked is not None:
+            passages = self._reranked_passages(query, passages)
         best = max((p.verdict for p in passages), default=0.0)
         verdict = self._verdict(best)
         missing_quantity = False
@@ -429,7 +444,44 @@ class HybridRetriever:
             search_seconds=searched - started,
             units=self.index.units,
             seconds=time.perf_counter() - started,
+            reranked=reranked is not None,
         )
+
+    def _reranked_fragments(
+        self, query: str, fused: np.ndarray, queries: np.ndarray
+    ) -> list[Fragment] | None:
+        """The context filled in the reranker's order from the windows of `RERANK_POOL`
+        times the budget; None without a reranker, or when it failed."""
+        if self.reranker is None:
+            return None
+        pool = self._fragments(
+            self._windows(
+                fused, self.context_words * RERANK_POOL, self.max_fragments * RERANK_POOL
+            ),
+            queries,
+        )
+        scores = self.reranker.scores(query, [f.chunk.text for f in pool])
+        if scores is None:
+            return None
+        chosen: list[Fragment] = []
+        words = 0
+        for i in reorder(scores):
+            cost = len(pool[i].chunk.text.split())
+            if chosen and words + cost > self.context_words:
+                continue
+            chosen.append(replace(pool[i], rank=len(chosen) + 1))
+            words += cost
+            if len(chosen) >= self.max_fragments:
+                break
+        return chosen
+
+    def _reranked_passages(self, query: str, passages: list[Passage]) -> list[Passage]:
+        """The best `RERANK_PASSAGES` passages in the reranker's order, then the rest."""
+        top = passages[:RERANK_PASSAGES]
+        scores = self.reranker.scores(query, [p.quote for p in top]) if self.reranker else None
+        if not scores:
+            return passages
+        return [top[i] for i in reorder(scores)] + passages[len(top) :]
 
     def _inverse_document_frequencies(self) -> dict[str, float]:
         """BM25's idf per term, from the chunk counts in its term-major score matrix."""
@@ -527,8 +579,11 @@ class HybridRetriever:
             np.maximum(best, padded[column], out=best)
         return best
 
-    def _windows(self, fused: np.ndarray) -> list[Window]:
-        """Grow the best units into windows within the word budget, merging touching ones.
+    def _windows(
+        self, fused: np.ndarray, budget: int | None = None, cap: int | None = None
+    ) -> list[Window]:
+        """Grow the best units into windows within the word budget (default: the
+        context's), merging touching ones; at most `cap` (`max_fragments`) windows.
 
         Units wholly inside an episode's intro come after all others (`rag.passages`:
         its topic list matches many questions; dev, 5 folds: 108 -> 110 of 124 evidence
@@ -537,7 +592,9 @@ class HybridRetriever:
         windows: list[Window] = []
         covered: set[int] = set()
         words = 0
-        scan = min(len(fused), max(50, 20 * self.max_fragments))
+        budget = budget or self.context_words
+        cap = cap or self.max_fragments
+        scan = min(len(fused), max(50, 20 * cap))
         for row in np.lexsort((-fused, self._in_intro))[:scan]:
             row = int(row)
             if row in covered:
@@ -552,11 +609,11 @@ class HybridRetriever:
             first = min([lo, *(w.first for w in touching)])
             cost = int(self._unit_words[new].sum()) + self._lead(first)
             cost -= sum(self._lead(w.first) for w in touching)
-            if windows and words + cost > self.context_words:
-                if words >= self.context_words - 20:
+            if windows and words + cost > budget:
+                if words >= budget - 20:
                     break
                 continue
-            if not touching and len(windows) >= self.max_fragments:
+            if not touching and len(windows) >= cap:
                 continue
             if touching:
                 keep = touching[0]

@@ -40,6 +40,7 @@ from rag.llm import (
     build_planner,
     build_rewriter,
 )
+from rag.rerank import Reranker
 from rag.retrieval import HybridRetriever, Retrieval, VerdictThresholds
 from rag.settings import FRAGMENT_WORDS, Settings
 from rag.smalltalk import small_talk_reply
@@ -128,6 +129,16 @@ class AnswerService:
         self.composer: Composer = composer or build_composer(settings)
         self.rewriter = rewriter or build_rewriter(settings)
         self.planner = planner or build_planner(settings)
+        self.reranker = (
+            Reranker(
+                settings.rerank_url,
+                settings.rerank_model,
+                settings.rerank_api_key,
+                settings.rerank_timeout_s,
+            )
+            if settings.rerank_url
+            else None
+        )
         self.llm_executor = LLMExecutor(settings.llm_workers)  # threads start when used
         # Retrieval and extractive answers (CPU): as many threads as cores, first come
         # first served. More threads only contend for the GIL and the embedder lock.
@@ -180,6 +191,7 @@ class AnswerService:
             thresholds=VerdictThresholds(self.settings.found_score, self.settings.unsure_score),
             lexicon=load_lexicon(self.settings.lexicon_file),
             speakers=load_speakers(self.settings.speakers_file),
+            reranker=self.reranker,
         )
         self._retriever = retriever  # one reference swap: readers see old or new
         log.info("index loaded: %d episodes, %d chunks", len(index.episodes), len(index.chunks))

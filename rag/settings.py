@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     found_score: float = 0.882
     unsure_score: float = 0.863
 
+    # Reranker (optional): a cross-encoder behind a Cohere/Jina-style endpoint (`rag.rerank`)
+    rerank_url: str | None = None
+    rerank_model: str | None = None
+    rerank_api_key: SecretStr | None = None
+    rerank_timeout_s: PositiveFloat = 5.0
+
     # LLM (optional): with a key or a base URL the LLM composes the answer
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -64,12 +70,19 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    @field_validator("openai_base_url", "lexicon_file", "speakers_file", mode="before")
+    @field_validator(
+        "openai_base_url",
+        "lexicon_file",
+        "speakers_file",
+        "rerank_url",
+        "rerank_model",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("openai_api_key", mode="before")
+    @field_validator("openai_api_key", "rerank_api_key", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
         return None if value == "" else value

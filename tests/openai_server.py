@@ -11,7 +11,10 @@ Endpoints: POST /v1/chat/completions (plain and SSE streaming), POST /v1/embeddi
 (deterministic hashed bag-of-words vectors, "float" or "base64"), POST
 /v1/audio/transcriptions (multipart, like Whisper: scripted transcripts via
 `script_transcripts`, an empty one included; `response_format` json, text, verbose_json,
-srt or vtt; a file type Whisper does not take is a 400), GET /v1/models and
+srt or vtt; a file type Whisper does not take is a 400), POST /v1/rerank (the Cohere /
+Jina shape that vLLM and llama.cpp's server speak: `query`, `documents`, optional
+`top_n`; results best first with `index` and `relevance_score`, by default the share of
+the query's words in the document, else `score_rerank`'s function), GET /v1/models and
 GET /v1/models/{id}.
 
 Behaviours (`set_behaviour`), all thread-safe and switchable while the server runs
@@ -84,6 +87,8 @@ DEFAULT_EMBEDDING_DIM = 64
 REDACTED = "<redacted>"
 
 Responder = Callable[[dict[str, Any]], str]
+# Scores one (query, document) pair of a rerank request.
+RerankScorer = Callable[[str, str], float]
 # Gets the form fields and the uploaded files of a transcription request.
 TranscriptResponder = Callable[[dict[str, str], dict[str, "UploadedFile"]], str]
 
@@ -172,6 +177,13 @@ def embed_text(text: str, dim: int = DEFAULT_EMBEDDING_DIM) -> list[float]:
         vector = [v / norm for v in vector]
     # Round-trip through float32 so the "float" and "base64" encodings agree exactly.
     return list(struct.unpack(f"<{dim}f", struct.pack(f"<{dim}f", *vector)))
+
+
+def word_share(query: str, document: str) -> float:
+    """The share of the query's words (lower case) that the document holds."""
+    wanted = set(_WORD.findall(query.lower()))
+    held = set(_WORD.findall(document.lower()))
+    return len(wanted & held) / len(wanted) if wanted else 0.0
 
 
 def encode_base64(vector: list[float]) -> str:
@@ -433,6 +445,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._embeddings(plan, record.body)
         if self.command == "POST" and path == "/v1/audio/transcriptions":
             return self._transcription(plan, record)
+        if self.command == "POST" and path == "/v1/rerank":
+            return self._rerank(plan, record.body)
         return self._send_error(
             404, f"Invalid URL ({self.command} {record.path})", code="unknown_url"
         )
@@ -599,6 +613,32 @@ class _Handler(BaseHTTPRequestHandler):
             "data": data,
             "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return self._respond(plan, payload)
+
+    def _rerank(self, plan: _Plan, body: Any) -> int:
+        """Cohere / Jina-style reranking: every document scored against the query."""
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return self._send_error(400, "you must provide a query parameter", param="query")
+        documents = body.get("documents")
+        if not isinstance(documents, list) or not documents:
+            return self._send_error(400, "you must provide documents", param="documents")
+        texts = [d.get("text") if isinstance(d, dict) else d for d in documents]
+        if not all(isinstance(t, str) for t in texts):
+            return self._send_error(400, "documents must be strings", param="documents")
+        scorer = self.server.stub.rerank_scorer or word_share
+        scores = [float(scorer(body["query"], text)) for text in texts]
+        ranked = sorted(range(len(texts)), key=lambda i: (-scores[i], i))
+        top_n = body.get("top_n")
+        if isinstance(top_n, int) and top_n > 0:
+            ranked = ranked[:top_n]
+        results = [{"index": i, "relevance_score": scores[i]} for i in ranked]
+        tokens = count_tokens(body["query"]) * len(texts) + sum(map(count_tokens, texts))
+        payload = {
+            "id": f"rerank-{uuid.uuid4().hex}",
+            "model": body.get("model") or "reranker",
+            "results": results,
+            "usage": {"total_tokens": tokens},
         }
         return self._respond(plan, payload)
 
@@ -783,6 +823,7 @@ class OpenAIStubServer:
         self._transcripts: deque[str] = deque()
         self._transcript_responder: TranscriptResponder | None = None
         self.default_transcript = DEFAULT_TRANSCRIPT
+        self.rerank_scorer: RerankScorer | None = None
         self._failures: deque[tuple[int, float | None]] = deque()
         self._requests: list[RecordedRequest] = []
         self._errors: list[BaseException] = []
@@ -937,6 +978,7 @@ class OpenAIStubServer:
             self._responder = None
             self._transcripts.clear()
             self._transcript_responder = None
+            self.rerank_scorer = None
             self._failures.clear()
             self._requests.clear()
             self._errors.clear()
