@@ -47,8 +47,10 @@ from bot.telegram_io import (
     thread_of,
     typing,
 )
+from rag import messages_nl as nl
 from rag.answer import Answer
 from rag.llm import leaks_prompt
+from rag.service import more_of_nothing
 from rag.smalltalk import small_talk_reply
 
 log = logging.getLogger(__name__)
@@ -216,6 +218,9 @@ async def answer_question(
         on_delta = live.on_delta() if rt.settings.llm_enabled else None
         async with typing(context.bot, chat_id, thread_of(message)):
             history = await rt.store.run(rt.store.history, chat_id, HISTORY_TURNS)
+            if more_of_nothing(question, history):  # "meer" first: a reply, like small talk
+                await reply_html(message, escape(nl.MORE_OF_WHAT))
+                return
             answer = await rt.service.ask_async(question, history, on_delta)
             answer_id = await rt.store.run(rt.store.add_answer, chat_id, answer)
         await live.finish(answer, answer_id)

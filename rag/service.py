@@ -109,6 +109,12 @@ def standalone_query(question: str, history: list[Turn] | None) -> str:
     return question
 
 
+def more_of_nothing(question: str, history: list[Turn] | None) -> bool:
+    """Whether `question` asks for more ("meer") with no question before it to give more
+    of: it gets `nl.MORE_OF_WHAT`, not a search."""
+    return asks_more(question) and asks_more(standalone_query(question, history))
+
+
 class AnswerService:
     """Owns the index, the retriever and the composer; safe to share across threads.
 
@@ -392,8 +398,8 @@ class AnswerService:
         reply = small_talk_reply(question)  # "Hoi", "bedankt!": not a question
         if reply is not None:
             return _plain_answer(question, reply, started)
-        if asks_more(question) and asks_more(standalone_query(question, history)):
-            return _plain_answer(question, nl.MORE_OF_WHAT, started)  # more of nothing asked
+        if more_of_nothing(question, history):
+            return _plain_answer(question, nl.MORE_OF_WHAT, started)
         # "Wie was de gast?": from the episode list; "2" picks from a list given before.
         picked = picked_from_list(question, history)
         if picked is not None or about_the_archive(question):

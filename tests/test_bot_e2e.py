@@ -186,6 +186,25 @@ def test_small_talk_gets_a_reply_and_is_not_remembered_as_a_question(
     assert f"„{GROQ}”" in ask(tg, "/bronnen", user_id=1109).text
 
 
+def quotes_of(text: str) -> list[str]:
+    return [part.split("”", 1)[0] for part in text.split("“")[1:]]
+
+
+def test_more_shows_new_passages_and_asked_first_is_a_plain_reply(
+    tg: TelegramEmulator, bot: BotProcess
+) -> None:
+    # "meer" before any question: what about? No buttons (no webinar button for "meer"),
+    # and not kept as the chat's last answer.
+    reply = ask(tg, "meer", user_id=1110)
+    assert reply.text == nl.MORE_OF_WHAT and not reply.buttons
+    first = ask(tg, GROQ, user_id=1110)
+    more = ask(tg, "meer", user_id=1110)
+    assert_html_answer(more)
+    assert more.text.startswith(nl.EXTRACTIVE_MORE_INTRO)
+    assert msg.SOURCES_BUTTON in [b["text"] for b in more.buttons]
+    assert not set(quotes_of(more.text)) & set(quotes_of(first.text))
+
+
 def test_unanswerable_question_is_declined_plainly(tg: TelegramEmulator, bot: BotProcess) -> None:
     reply = ask(tg, "Wat is het recept voor appeltaart met kaneel?", user_id=1108)
     assert_html_answer(reply)
