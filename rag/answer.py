@@ -119,7 +119,10 @@ class Answer:
     note: str | None = None
     usage: dict[str, int] = field(default_factory=dict)  # prompt/completion/total tokens
     dropped_markers: int = 0
-    verdict_score: float | None = None  # the score the verdict was read from
+    verdict_score: float | None = None  # the embedder's best passage score
+    # The reranker's best passage score (`rag.rerank`); the verdict reads it instead when
+    # its cut-offs are set (`RERANK_FOUND_SCORE`, `RERANK_UNSURE_SCORE`).
+    rerank_score: float | None = None
     missing_quantity: bool = False  # not found whatever the score (`rag.answer_type`)
     support: list[SentenceSupport] | None = None  # see `Composed.support`
     fallback: FallbackReason | None = None  # see `Composed.fallback`

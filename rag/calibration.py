@@ -92,16 +92,37 @@ def verdict_rates(verdicts: Sequence[tuple[bool, Verdict]]) -> Rates:
     )
 
 
+def auc(scored: Sequence[tuple[str, float, bool, bool]]) -> float:
+    """How often an answerable question scores above an unanswerable one (ties half)."""
+    pos = [s for _, s, a, _ in scored if a]
+    neg = [s for _, s, a, _ in scored if not a]
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
 def fold_of(item_id: str, folds: int) -> int:
     """A stable fold per question id (independent of file order)."""
     return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % folds
 
 
-def cross_validate(results: Sequence, folds: int) -> str:
-    """Fit on k-1 folds, judge the held-out fold; pooled held-out rates as a report."""
+def cross_validate(
+    results: Sequence, folds: int, reranker: bool = False, settings: str = ""
+) -> str:
+    """Fit on k-1 folds, judge the held-out fold; pooled held-out rates as a report.
+
+    With `reranker`, the cut-offs of the reranker's scores (`rag.rerank`), fitted on the
+    questions it scored; `settings` prefixes the names of the cut-offs printed."""
     scored = [
-        (r.item.id, r.answer.verdict_score or 0.0, r.item.answerable, r.answer.missing_quantity)
+        (
+            r.item.id,
+            (r.answer.rerank_score if reranker else r.answer.verdict_score) or 0.0,
+            r.item.answerable,
+            r.answer.missing_quantity,
+        )
         for r in results
+        if not reranker or r.answer.rerank_score is not None
     ]
     held_out: list[tuple[bool, Verdict]] = []
     lines = []
@@ -117,16 +138,18 @@ def cross_validate(results: Sequence, folds: int) -> str:
     everything = fit_thresholds([s for _, s, a, _ in scored if a])
     columns = ("ans:doub", "ans:nf", "un:refu", "un:nf")
     head = f"{'cut-offs (verdict rates)':<34} " + " ".join(f"{c:>8}" for c in columns)
+    whose = "the reranker's cut-offs" if reranker else "the verdict cut-offs"
     return "\n".join(
         [
-            f"cross-validation of the verdict cut-offs ({folds} folds, {len(scored)} questions):",
+            f"cross-validation of {whose} ({folds} folds, {len(scored)} questions):",
             head,
             pooled.row("held-out folds, pooled"),
             rates([(s, a, m) for _, s, a, m in scored], everything).row(
                 "fitted on all (in-sample)"
             ),
-            f"fitted on all: FOUND_SCORE={everything.found_score} "
-            f"UNSURE_SCORE={everything.unsure_score}",
+            f"fitted on all: {settings}FOUND_SCORE={everything.found_score} "
+            f"{settings}UNSURE_SCORE={everything.unsure_score}",
+            f"separation (AUC, answerable above unanswerable): {auc(scored):.3f}",
             *lines,
         ]
     )

@@ -114,6 +114,7 @@ class Retrieval:
     units: list[Unit] = field(repr=False, default_factory=list)
     seconds: float = 0.0
     reranked: bool = False  # the context and passages were ordered by the reranker
+    rerank_score: float | None = None  # the reranker's best passage score
 
 
 def _one_edit_apart(a: str, b: str) -> bool:
@@ -284,9 +285,11 @@ class HybridRetriever:
         window: tuple[int, int] = (0, 1),
         speakers: Speakers | None = None,
         reranker: Reranker | None = None,
+        rerank_thresholds: VerdictThresholds | None = None,
     ) -> None:
         self.index = index
         self.reranker = reranker
+        self.rerank_thresholds = rerank_thresholds
         self.embedder = as_embedder(embedder)
         self.context_words = context_words
         self.max_fragments = max_fragments
@@ -417,10 +420,13 @@ class HybridRetriever:
             fragments, self.index.units, self._unit_matrix, place, place_weights, (qv, weights)
         )
         passages = outside_intro(passages, self._intro_ends)
+        rerank_score = None
         if reranked is not None:
-            passages = self._reranked_passages(query, passages)
+            passages, rerank_score = self._reranked_passages(query, passages)
         best = max((p.verdict for p in passages), default=0.0)
         verdict = self._verdict(best)
+        if rerank_score is not None and self.rerank_thresholds is not None:
+            verdict = self._verdict(rerank_score, self.rerank_thresholds)
         missing_quantity = False
         if passages and asks_quantity(query):
             # A number or a moment is asked for: the passage that matches best (or the
@@ -445,6 +451,7 @@ class HybridRetriever:
             units=self.index.units,
             seconds=time.perf_counter() - started,
             reranked=reranked is not None,
+            rerank_score=rerank_score,
         )
 
     def _reranked_fragments(
@@ -475,13 +482,16 @@ class HybridRetriever:
                 break
         return chosen
 
-    def _reranked_passages(self, query: str, passages: list[Passage]) -> list[Passage]:
-        """The best `RERANK_PASSAGES` passages in the reranker's order, then the rest."""
+    def _reranked_passages(
+        self, query: str, passages: list[Passage]
+    ) -> tuple[list[Passage], float | None]:
+        """The best `RERANK_PASSAGES` passages in the reranker's order, then the rest, and
+        the reranker's best score (None when it was not asked or failed)."""
         top = passages[:RERANK_PASSAGES]
         scores = self.reranker.scores(query, [p.quote for p in top]) if self.reranker else None
         if not scores:
-            return passages
-        return [top[i] for i in reorder(scores)] + passages[len(top) :]
+            return passages, None
+        return [top[i] for i in reorder(scores)] + passages[len(top) :], max(scores)
 
     def _inverse_document_frequencies(self) -> dict[str, float]:
         """BM25's idf per term, from the chunk counts in its term-major score matrix."""
@@ -670,8 +680,8 @@ class HybridRetriever:
             fragments.append(Fragment(rank, chunk, episode, w.score, rows, sims.tolist(), lead))
         return fragments
 
-    def _verdict(self, best: float) -> Verdict:
-        t = self.thresholds
+    def _verdict(self, best: float, thresholds: VerdictThresholds | None = None) -> Verdict:
+        t = thresholds or self.thresholds
         if best >= t.found_score:
             return Verdict.FOUND
         if best >= t.unsure_score:

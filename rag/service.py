@@ -195,6 +195,11 @@ class AnswerService:
             context_words=self.context_words,
             max_fragments=self.max_fragments,
             thresholds=VerdictThresholds(self.settings.found_score, self.settings.unsure_score),
+            rerank_thresholds=(
+                VerdictThresholds(*self.settings.rerank_cut_offs)
+                if self.settings.rerank_cut_offs
+                else None
+            ),
             lexicon=load_lexicon(self.settings.lexicon_file),
             speakers=load_speakers(self.settings.speakers_file),
             reranker=self.reranker,
@@ -473,6 +478,7 @@ class AnswerService:
             usage=usage,
             dropped_markers=composed.dropped_markers,
             verdict_score=retrieval.best_score,
+            rerank_score=retrieval.rerank_score,
             missing_quantity=retrieval.missing_quantity,
             support=composed.support,
             fallback=composed.fallback,

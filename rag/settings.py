@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     rerank_model: str | None = None
     rerank_api_key: SecretStr | None = None
     rerank_timeout_s: PositiveFloat = 5.0
+    # Cut-offs of the reranker's scores for the verdict; unset, the embedder's decide.
+    # `aireport eval eval/dev.jsonl --folds 5` fits them (RERANK_FOUND_SCORE=...).
+    rerank_found_score: float | None = None
+    rerank_unsure_score: float | None = None
 
     # LLM (optional): with a key or a base URL the LLM composes the answer
     openai_api_key: SecretStr | None = None
@@ -82,7 +86,13 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("openai_api_key", "rerank_api_key", mode="before")
+    @field_validator(
+        "openai_api_key",
+        "rerank_api_key",
+        "rerank_found_score",
+        "rerank_unsure_score",
+        mode="before",
+    )
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -91,6 +101,13 @@ class Settings(BaseSettings):
     def llm_enabled(self) -> bool:
         """An LLM composes answers when a key or a (local) base URL is configured."""
         return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def rerank_cut_offs(self) -> tuple[float, float] | None:
+        """The reranker's verdict cut-offs (found, unsure) when both are set."""
+        if self.rerank_found_score is None or self.rerank_unsure_score is None:
+            return None
+        return self.rerank_found_score, self.rerank_unsure_score
 
     @property
     def chunk_words(self) -> int:

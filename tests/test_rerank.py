@@ -7,8 +7,10 @@ import logging
 import time
 
 import pytest
+from conftest import DEV_SET
 from openai_server import OpenAIStubServer, word_share
 from pydantic import SecretStr
+from test_cli import aireport
 
 from rag.service import AnswerService
 
@@ -92,3 +94,32 @@ def test_a_slow_reranker_is_given_up_on(service, stub):
     retrieval = reranked.retrieve(QUESTION)
     assert retrieval is not None and not retrieval.reranked and retrieval.fragments
     assert time.perf_counter() - started < 2.0
+
+
+def test_with_its_cut_offs_set_the_reranker_decides_found_or_not(service, stub):
+    score = with_reranker(service, stub).retrieve(QUESTION).rerank_score
+    (_, passages) = stub.requests_to(RERANK)
+    assert score == max(word_share(QUESTION, q) for q in passages.body["documents"])
+    for found, unsure, verdict in [
+        (score - 0.01, score - 0.02, "found"),
+        (score + 0.01, score - 0.01, "unsure"),
+        (score + 0.02, score + 0.01, "not_found"),
+    ]:
+        decided = with_reranker(
+            service, stub, rerank_found_score=found, rerank_unsure_score=unsure
+        ).ask(QUESTION)
+        assert decided.verdict == verdict and decided.rerank_score == score
+    # Without its cut-offs the embedder's decide, whatever the reranker scores.
+    assert with_reranker(service, stub).ask(QUESTION).verdict == service.ask(QUESTION).verdict
+
+
+def test_eval_fits_the_rerankers_cut_offs(sample_index, clean_env, stub, tmp_path):
+    subset = tmp_path / "mini.jsonl"
+    lines = DEV_SET.read_text(encoding="utf-8").splitlines()
+    subset.write_text("\n".join(lines[:8]) + "\n", encoding="utf-8")
+    env = clean_env | {"RERANK_URL": f"{stub.base_url}/rerank", "RERANK_API_KEY": KEY}
+    result = aireport(sample_index, "eval", str(subset), "--folds", "2", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "cross-validation of the reranker's cut-offs (2 folds, 8 questions)" in result.stdout
+    assert "RERANK_FOUND_SCORE=" in result.stdout and "FOUND_SCORE=" in result.stdout
+    assert len(stub.requests_to(RERANK)) == 16  # the windows and the passages, per question
