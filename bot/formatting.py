@@ -324,10 +324,12 @@ def render_stats(
     model: str | None = None,
     feedback: tuple[tuple[int, int], tuple[int, int]] | None = None,
     voice: bool = False,
+    reranker: tuple[int, int] | None = None,
 ) -> str:
     """The admin's `/stats`; with `usage` (LLM enabled) also token totals and fallbacks;
     with `feedback` ((👍, 👎) all time, then since the start) a Feedback line; with `voice`
-    (speech to text configured) or any voice note since the start a Spraakvragen line."""
+    (speech to text configured) or any voice note since the start a Spraakvragen line;
+    with `reranker` (requests, failed ones; one configured) a Reranker line."""
     rate = (
         f"{snapshot.not_found / snapshot.questions:.0%}"
         if snapshot.questions
@@ -360,6 +362,11 @@ def render_stats(
             failures=snapshot.voice_failures,
             refused=snapshot.voice_refused,
             seconds=format_count(snapshot.voice_seconds),
+        )
+    if reranker is not None:
+        requests, failures = reranker
+        text += msg.STATS_RERANKER.format(
+            requests=format_count(requests), failures=format_count(failures)
         )
     if usage is not None:
         text += _render_llm_usage(usage, model)

@@ -332,6 +332,7 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         model=rt.settings.llm_model if llm else None,
         feedback=votes,
         voice=rt.settings.stt_enabled,
+        reranker=rt.service.reranker.counts() if rt.service.reranker else None,
     )
     text += await feedback.stats_insights(rt)  # 👎 comments and content gaps
     await reply_html(message_of(update), text)

@@ -279,6 +279,7 @@ STATS_VOICE = (
     "\nSpraakvragen: {questions} · niet verstaan of mislukt: {failures} · "
     "te lang of onbekend formaat: {refused} · audio: {seconds} s"
 )
+STATS_RERANKER = "\nReranker: {requests} verzoeken · mislukt of te traag: {failures}"
 # With an LLM configured, /stats adds one line per counter of the answer service.
 STATS_LLM_HEADING = "\n<b>AI-samenvattingen</b> ({name})"
 STATS_LLM_LINE = "{label}: {count}"

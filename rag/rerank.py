@@ -51,6 +51,8 @@ class Reranker:
         self._client = httpx.Client(timeout=timeout_s, headers=headers)
         self._lock = threading.Lock()
         self._paused_until = 0.0
+        self._requests = 0
+        self._failures = 0
 
     def scores(self, query: str, documents: Sequence[str]) -> list[float] | None:
         """One score per document (higher: more relevant), or None when the reranker
@@ -60,10 +62,12 @@ class Reranker:
         with self._lock:
             if time.monotonic() < self._paused_until:
                 return None
+            self._requests += 1
         try:
             return self._scores(query, documents)
         except (httpx.HTTPError, RerankError, ValueError) as exc:
             with self._lock:
+                self._failures += 1
                 self._paused_until = time.monotonic() + self.pause_s
             log.warning(
                 "reranker failed (%s); ranking without it for %.0f s", _reason(exc), self.pause_s
@@ -93,6 +97,11 @@ class Reranker:
         if any(s is None for s in scores):
             raise RerankError("not every document was scored")
         return [float(s) for s in scores if s is not None]
+
+    def counts(self) -> tuple[int, int]:
+        """(requests sent, failed ones) since the start, for /stats."""
+        with self._lock:
+            return self._requests, self._failures
 
     def close(self) -> None:
         self._client.close()

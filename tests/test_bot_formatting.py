@@ -272,6 +272,9 @@ def test_stats_text() -> None:
     assert "Feedback" not in empty
     votes = telegram_accepts(render_stats(snapshot, 1, 91, feedback=((3, 1), (0, 0))))
     assert "Feedback: 👍 3 · 👎 1 (75% positief); sinds de start 👍 0 · 👎 0 (nog geen" in votes
+    assert "Reranker" not in votes  # none configured
+    reranked = telegram_accepts(render_stats(snapshot, 1, 91, reranker=(1234, 2)))
+    assert "Reranker: 1.234 verzoeken · mislukt of te traag: 2" in reranked
 
 
 @pytest.mark.parametrize(
@@ -332,6 +335,7 @@ def test_every_html_message_template_is_valid_telegram_html() -> None:
         "size": 1.0,
         "uptime": "x",
         "questions": 1,
+        "requests": 1,
         "date": "2026-06-12",
         "sent": 1,
         "up": 1,

@@ -80,6 +80,7 @@ def test_a_failing_reranker_leaves_the_usual_ranking_and_rests(
     assert [f.chunk.id for f in retrieval.fragments] == [f.chunk.id for f in plain.fragments]
     assert [p.quote for p in retrieval.passages] == [p.quote for p in plain.passages]
     assert reason in caplog.text and KEY not in caplog.text
+    assert reranked.reranker is not None and reranked.reranker.counts() == (1, 1)
     # Not asked again for a while: the next question does not wait for it.
     asked = len(stub.requests_to(RERANK))
     stub.set_behaviour("script")
