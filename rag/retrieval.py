@@ -402,10 +402,9 @@ class HybridRetriever:
             ov = self._embed(other)
             fused = np.maximum(fused, self._fuse(self._signals(ov, other_terms), focus))
             vectors.append(ov)
-        fragments = self._fragments(self._windows(fused), np.vstack(vectors))
-        reranked = self._reranked_fragments(query, fused, np.vstack(vectors))
-        if reranked is not None:
-            fragments = reranked
+        queries = np.vstack(vectors)
+        reranked = self._reranked_fragments(query, fused, queries)
+        fragments = reranked or self._fragments(self._windows(fused), queries)
         searched = time.perf_counter()
         weights = {t: self._idf[t] for t in terms if t in self._idf}
         # Passages are placed by what the question is about ("volgens Rick" would pull
