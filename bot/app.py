@@ -31,7 +31,7 @@ from bot.formatting import (
     WEBINAR_FILE_PATTERN,
 )
 from bot.limits import QuestionLimiter
-from bot.logs import RedactingFilter, bot_secrets, configure_logging, install_excepthooks
+from bot.logs import RedactingFilter, configure_logging, install_excepthooks, settings_secrets
 from bot.reindex import build_missing_index
 from bot.runtime import RUNTIME_KEY, Runtime
 from bot.settings import BotSettings
@@ -226,7 +226,7 @@ def main() -> None:
     settings = load_settings()
     redactor = configure_logging(
         settings.log_level,
-        bot_secrets(bot_token(settings), settings.openai_api_key, settings.stt_api_key),
+        settings_secrets(settings),
     )
     install_excepthooks(redactor)  # the default hook would print tokens in tracebacks
     application = build_application(settings, AnswerService(settings))

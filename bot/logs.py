@@ -11,6 +11,9 @@ from types import TracebackType
 
 from pydantic import SecretStr
 
+from bot.settings import BotSettings
+from bot.startup import bot_token
+
 REDACTED = "<redacted>"
 # Shorter API keys are placeholders for local servers ("x", "EMPTY"); scrubbing them would
 # garble every log line without protecting anything.
@@ -59,9 +62,20 @@ def token_secrets(token: str) -> list[str]:
 
 
 def bot_secrets(token: str, *api_keys: SecretStr | None) -> list[str]:
-    """Everything to scrub: the bot token, its secret half and the API keys (LLM, STT)."""
+    """Everything to scrub: the bot token, its secret half and the API keys (LLM, STT,
+    reranker)."""
     keys = [k.get_secret_value() for k in api_keys if k is not None]
     return token_secrets(token) + [k for k in keys if len(k) >= MIN_KEY_CHARS]
+
+
+def settings_secrets(settings: BotSettings) -> list[str]:
+    """Everything to scrub for these settings: the bot token and every API key."""
+    return bot_secrets(
+        bot_token(settings),
+        settings.openai_api_key,
+        settings.stt_api_key,
+        settings.rerank_api_key,
+    )
 
 
 def configure_logging(level: str, secrets: Iterable[str]) -> RedactingFilter:

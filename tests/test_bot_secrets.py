@@ -16,7 +16,8 @@ import pytest
 from bot_harness import ROOT, clean_environ
 from pydantic import SecretStr
 
-from bot.logs import REDACTED, RedactingFilter, bot_secrets, install_excepthooks
+from bot.logs import REDACTED, RedactingFilter, bot_secrets, install_excepthooks, settings_secrets
+from bot.settings import BotSettings
 
 TOKEN = "1234567890:AAEsecretSECRETsecretSECRETsecret_-42"
 SECRET_HALF = TOKEN.partition(":")[2]
@@ -136,6 +137,18 @@ def test_log_redactor_scrubs_the_openai_key() -> None:
     assert not [s for s in SECRETS if s in output]
     assert "Bearer " + REDACTED in output
     assert "RuntimeError" in output
+
+
+def test_every_key_in_the_settings_is_scrubbed() -> None:
+    keys = {name: "key-" + name * 4 for name in ("openai", "stt", "rerank")}
+    settings = BotSettings(
+        _env_file=None,
+        telegram_bot_token=TOKEN,
+        openai_api_key=keys["openai"],
+        stt_api_key=keys["stt"],
+        rerank_api_key=keys["rerank"],
+    )
+    assert set(settings_secrets(settings)) == {TOKEN, SECRET_HALF, *keys.values()}
 
 
 def test_placeholder_keys_are_not_scrubbed() -> None:
