@@ -194,7 +194,10 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
         if not question.strip():
             continue
         answer = ask_and_print(service, question, history)
-        history = [*history, Turn(question, answer.text)][-4:]
+        if (
+            answer.retrieved or answer.citations
+        ):  # small talk and hints are not kept (as in the bot)
+            history = [*history, Turn(question, answer.text)][-4:]
 
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:

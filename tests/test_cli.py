@@ -11,6 +11,8 @@ from pathlib import Path
 
 from conftest import DEV_SET, make_settings, sample_words, write_md_episode
 
+from rag import messages_nl as nl
+
 
 def aireport(settings, *args: str, env: dict, stdin: str | None = None, verbose: bool = False):
     command = [
@@ -149,6 +151,20 @@ def test_chat_answers_and_exits_on_eof(sample_index, clean_env):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("vraag> ") == 3
     assert result.stdout.count("Bronnen:") >= 1
+
+
+def test_chat_keeps_small_talk_out_of_the_conversation(sample_index, clean_env):
+    # "bedankt!" between a question and "meer": "meer" is more on the question, as in the
+    # bot, where small talk is not kept either.
+    question = "Wat is mixture of experts eigenlijk?\n"
+    chats = [
+        aireport(sample_index, "chat", env=clean_env, stdin=question + between + "meer\n")
+        for between in ("bedankt!\n", "")
+    ]
+    assert all(chat.returncode == 0 for chat in chats), chats[0].stderr
+    assert nl.SMALL_TALK_THANKS in chats[0].stdout
+    more = [chat.stdout.rsplit("vraag> ", 2)[1] for chat in chats]  # the answer to "meer"
+    assert more[0].startswith(nl.EXTRACTIVE_MORE_INTRO) and more[0] == more[1]
 
 
 def test_eval_reports_metrics(sample_index, clean_env, tmp_path: Path):
