@@ -194,9 +194,8 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
         if not question.strip():
             continue
         answer = ask_and_print(service, question, history)
-        if (
-            answer.retrieved or answer.citations
-        ):  # small talk and hints are not kept (as in the bot)
+        # Small talk and hints ("bedankt!", "meer" first) are not kept, as in the bot.
+        if answer.retrieved or answer.citations:
             history = [*history, Turn(question, answer.text)][-4:]
 
 
