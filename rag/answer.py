@@ -21,9 +21,6 @@ from rag.types import AnswerMode, FallbackReason, Turn, Verdict
 ELSEWHERE_CHARS = 400
 
 
-# "In welke aflevering ging het over …?", "Waar hadden ze het over …?", "Waar kwam …
-# ter sprake?": the answer opens with the episode and the moment ("Waar heeft Rick
-# gestudeerd?" and "Waar irriteert Rick zich aan?" ask something else).
 # "meer", "vertel meer", "nog meer?", "ga door": more passages on the question before.
 ASKS_MORE = re.compile(
     r"^\W*(?:en\s+)?(?:(?:wat|is\s+er)\s+)?(?:(?:vertel|zeg|laat)\s+(?:eens\s+|nog\s+|me\s+)*)?"
@@ -39,6 +36,9 @@ def asks_more(message: str) -> bool:
     return ASKS_MORE.match(message) is not None
 
 
+# "In welke aflevering ging het over …?", "Waar hadden ze het over …?", "Waar kwam …
+# ter sprake?": the answer opens with the episode and the moment ("Waar heeft Rick
+# gestudeerd?" and "Waar irriteert Rick zich aan?" ask something else).
 ASKS_WHERE = re.compile(
     r"\b(?:welke|wat\s+voor)\s+aflevering(?:en)?\b"
     r"|^\s*waar\s+(?:hadden|hebben|had|heeft|praten|praatten|praatte|praat|spraken|spreken"

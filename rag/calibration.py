@@ -107,13 +107,11 @@ def fold_of(item_id: str, folds: int) -> int:
     return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % folds
 
 
-def cross_validate(
-    results: Sequence, folds: int, reranker: bool = False, settings: str = ""
-) -> str:
+def cross_validate(results: Sequence, folds: int, reranker: bool = False) -> str:
     """Fit on k-1 folds, judge the held-out fold; pooled held-out rates as a report.
 
-    With `reranker`, the cut-offs of the reranker's scores (`rag.rerank`), fitted on the
-    questions it scored; `settings` prefixes the names of the cut-offs printed."""
+    With `reranker`, the cut-offs of the reranker's scores (`rag.rerank`:
+    `RERANK_FOUND_SCORE`, `RERANK_UNSURE_SCORE`), fitted on the questions it scored."""
     scored = [
         (
             r.item.id,
@@ -139,6 +137,7 @@ def cross_validate(
     columns = ("ans:doub", "ans:nf", "un:refu", "un:nf")
     head = f"{'cut-offs (verdict rates)':<34} " + " ".join(f"{c:>8}" for c in columns)
     whose = "the reranker's cut-offs" if reranker else "the verdict cut-offs"
+    settings = "RERANK_" if reranker else ""
     return "\n".join(
         [
             f"cross-validation of {whose} ({folds} folds, {len(scored)} questions):",

@@ -219,10 +219,10 @@ class Catalogue:
         if named:
             episodes = named
         elif topic:
-            retrieval = search(topic)
-            if retrieval is None or not retrieval.fragments:
+            found = _episode_about(topic, search)
+            if found is None:
                 return None
-            episodes = [retrieval.fragments[0].episode]
+            episodes = [found]
         else:
             episodes = list(self.index.episodes.values())
         if len(episodes) > 1:
@@ -295,10 +295,9 @@ class Catalogue:
         episodes with guests, the list of them."""
         topic = _topic(question)
         if topic:
-            retrieval = search(topic)
-            if retrieval is None or not retrieval.fragments:
+            episode = _episode_about(topic, search)
+            if episode is None:
                 return None
-            episode = retrieval.fragments[0].episode
             guests = self._guests(episode.id)
             chosen = [(episode, guests)] if guests else []
         elif len(self.with_guests) == 1:
@@ -358,6 +357,12 @@ def _unit_citation(n: int, episode: EpisodeInfo, first: Unit, last: Unit, quote:
 def _name_parts(name: str) -> list[str]:
     """The parts of a name that name someone alone: "Lamers", "Rick", not "de"."""
     return [p for p in name.split() if p.lower() not in NAME_PARTICLES and len(p) > 2]
+
+
+def _episode_about(topic: str, search: Callable[[str], Retrieval | None]) -> EpisodeInfo | None:
+    """The episode the search of `topic` puts first, if it finds any."""
+    retrieval = search(topic)
+    return retrieval.fragments[0].episode if retrieval and retrieval.fragments else None
 
 
 def _topic(question: str) -> str:

@@ -682,7 +682,7 @@ class EvalSuite:
         name, _ = self.sets[0]
         self.cv_report = cross_validate(self.results[name], folds)
         if any(r.answer.rerank_score is not None for r in self.results[name]):
-            reranked = cross_validate(self.results[name], folds, reranker=True, settings="RERANK_")
+            reranked = cross_validate(self.results[name], folds, reranker=True)
             self.cv_report += "\n\n" + reranked
 
     def report(self) -> str:

@@ -94,9 +94,8 @@ def standalone_query(question: str, history: list[Turn] | None) -> str:
     question."""
     if not history:
         return question
-    previous = standalone_query(history[-1].question, history[:-1])
     if asks_more(question):
-        return previous
+        return standalone_query(history[-1].question, history[:-1])
     if len(question.split()) > 12:
         return question
     own = len(search_tokens(question))
@@ -105,7 +104,7 @@ def standalone_query(question: str, history: list[Turn] | None) -> str:
         or own == 0
         or (CONNECTIVE_RE.match(question) and own < OWN_SUBJECT_TERMS)
     ):
-        return f"{previous} {question}"
+        return f"{standalone_query(history[-1].question, history[:-1])} {question}"
     return question
 
 

@@ -80,13 +80,6 @@ class Settings(BaseSettings):
         "speakers_file",
         "rerank_url",
         "rerank_model",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if value == "" else value
-
-    @field_validator(
         "openai_api_key",
         "rerank_api_key",
         "rerank_found_score",
@@ -94,7 +87,8 @@ class Settings(BaseSettings):
         mode="before",
     )
     @classmethod
-    def _empty_key_is_none(cls, value: object) -> object:
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty value in `.env` (`OPENAI_API_KEY=`) means unset."""
         return None if value == "" else value
 
     @property
